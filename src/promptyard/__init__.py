@@ -1,0 +1,1 @@
+"""Promptyard: test, tune and ship LLM prompts."""
