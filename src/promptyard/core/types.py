@@ -191,7 +191,7 @@ class Completion:
 
 @dataclass(slots=True)
 class GradingContext:
-    """What an assertion sees: the output (after the test's transform) and where it came from."""
+    """What an assertion sees: the raw output (the grader applies transforms) and its origin."""
 
     output: Any
     prompt: str

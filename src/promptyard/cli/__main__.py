@@ -1,0 +1,3 @@
+from promptyard.cli.main import main
+
+main()

@@ -1,0 +1,150 @@
+"""`promptyard eval`: run a config, show progress and a summary, keep and export the run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+EXIT_FAILED_TESTS = 100  # promptfoo's exit code when any test fails
+EXIT_ERROR = 1
+
+
+def eval_command(
+    config: Annotated[
+        Path | None,
+        typer.Option("-c", "--config", help="Config file or project folder (default: here)."),
+    ] = None,
+    max_concurrency: Annotated[
+        int | None, typer.Option("-j", "--max-concurrency", help="Calls in flight at once.")
+    ] = None,
+    repeat: Annotated[
+        int | None, typer.Option("--repeat", help="Samples per case (flaky cases are flagged).")
+    ] = None,
+    filter_pattern: Annotated[
+        str | None, typer.Option("--filter-pattern", help="Only tests whose description matches.")
+    ] = None,
+    filter_first_n: Annotated[
+        int | None, typer.Option("--filter-first-n", help="Only the first N tests.")
+    ] = None,
+    delay: Annotated[
+        int | None, typer.Option("--delay", help="Milliseconds between calls (forces -j 1).")
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Call providers even for cached answers.")
+    ] = False,
+    output: Annotated[
+        list[Path] | None,
+        typer.Option("-o", "--output", help="Write results to FILE (.json, .jsonl, .csv)."),
+    ] = None,
+    pass_rate_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--pass-rate-threshold", help="Exit 0 when at least this % of trials pass (0-100)."
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--db", help="Database URL (default: project SQLite).")
+    ] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Print every trial.")] = False,
+) -> None:
+    """Evaluate prompts x providers x test cases and print what passed, cost and latency."""
+    from rich.console import Console
+
+    from promptyard.cli import render
+    from promptyard.errors import PromptyardError
+    from promptyard.library import EvalRequest, evaluate_async, load_spec
+    from promptyard.reports.export import format_for_path
+
+    console = render.make_console()
+    errors = Console(stderr=True)
+    for path in output or []:
+        try:
+            format_for_path(path)
+        except ValueError as exc:
+            errors.print(f"[red]Error:[/red] {exc}")
+            raise typer.Exit(EXIT_ERROR) from None
+    if pass_rate_threshold is not None and not 0 <= pass_rate_threshold <= 100:
+        errors.print("[red]Error:[/red] --pass-rate-threshold must be between 0 and 100")
+        raise typer.Exit(EXIT_ERROR)
+    request = EvalRequest(
+        max_concurrency=max_concurrency,
+        repeat=repeat,
+        delay_ms=delay,
+        cache=False if no_cache else None,
+        filter_pattern=filter_pattern,
+        filter_first_n=filter_first_n,
+        description=description,
+    )
+    try:
+        spec = load_spec(config or Path.cwd(), request=request)
+        progress = render.TrialProgress(console, enabled=not no_progress, verbose=verbose)
+        result = asyncio.run(_run(spec, database_url, progress, evaluate_async))
+    except PromptyardError as exc:
+        errors.print(f"[red]Error:[/red] {render.escape(str(exc))}")
+        raise typer.Exit(EXIT_ERROR) from None
+    render.print_summary(console, result.summary, progress.failures)
+    console.print(f"Run [bold]{result.run_id}[/bold] ({result.status}) saved.")
+    for path in output or []:
+        _export(result.database_url, result.run_id, path)
+        console.print(f"Wrote {path}")
+    raise typer.Exit(_exit_code(result.summary, result.status, pass_rate_threshold))
+
+
+async def _run(spec: Any, database_url: str | None, progress: Any, evaluate_async: Any) -> Any:
+    cancel = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        if cancel.is_set():  # a second Ctrl-C: stop waiting for in-flight work
+            sys.exit(130)
+        progress.note("Stopping: finished results are kept. Ctrl-C again to quit now.")
+        cancel.set()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows has no handler
+        loop.add_signal_handler(signal.SIGINT, stop)
+    with progress.running(total=_planned(spec)):
+        return await evaluate_async(
+            None,
+            spec=spec,
+            database_url=database_url,
+            on_trial=progress.on_trial,
+            cancel=cancel,
+            keep_trials=False,
+        )
+
+
+def _planned(spec: Any) -> int:
+    from promptyard.core.plan import trial_count
+
+    return trial_count(spec)
+
+
+def _export(database_url: str, run_id: str, path: Path) -> None:
+    from promptyard.reports.export import export_run, format_for_path
+    from promptyard.store import Store
+
+    store = Store.open(database_url)
+    try:
+        run = store.get_run(run_id)
+        export_run(run, store.iter_trials(run.id), path, format_for_path(path))
+    finally:
+        store.close()
+
+
+def _exit_code(summary: dict[str, Any], status: str, threshold: float | None) -> int:
+    if status == "cancelled":
+        return 130
+    total = summary.get("total", 0)
+    passed = summary.get("passed", 0)
+    if threshold is not None:
+        rate = 100.0 * passed / total if total else 0.0
+        return 0 if rate >= threshold else EXIT_FAILED_TESTS
+    return 0 if passed == total else EXIT_FAILED_TESTS

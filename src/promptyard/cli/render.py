@@ -1,0 +1,148 @@
+"""Terminal output for runs: the progress bar, the summary table and the failures list."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape as _escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from promptyard.core.types import TrialResult
+
+MAX_FAILURES_SHOWN = 10
+
+
+def make_console() -> Console:
+    """A console that stays wide enough for the summary table when output is piped."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 140))
+    return console
+
+
+def escape(text: str) -> str:
+    return _escape(text)
+
+
+class TrialProgress:
+    """Follows a run: a progress bar, per-trial lines with -v, and the first failures."""
+
+    def __init__(self, console: Console, *, enabled: bool, verbose: bool) -> None:
+        self.console = console
+        self.enabled = enabled and console.is_terminal
+        self.verbose = verbose
+        self.failures: list[TrialResult] = []
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._passed = 0
+        self._failed = 0
+
+    @contextlib.contextmanager
+    def running(self, *, total: int) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        self._progress = Progress(
+            TextColumn("[bold]eval[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[green]{task.fields[passed]} pass[/green]"),
+            TextColumn("[red]{task.fields[failed]} fail[/red]"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+            refresh_per_second=8,
+        )
+        self._task = self._progress.add_task("eval", total=total, passed=0, failed=0)
+        with self._progress:
+            yield
+        self._progress = None
+
+    def note(self, message: str) -> None:
+        self.console.print(f"[yellow]{escape(message)}[/yellow]")
+
+    def on_trial(self, trial: TrialResult) -> None:
+        if trial.success:
+            self._passed += 1
+        else:
+            self._failed += 1
+            if len(self.failures) < MAX_FAILURES_SHOWN:
+                self.failures.append(trial)
+        if self.verbose:
+            mark = "[green]PASS[/green]" if trial.success else "[red]FAIL[/red]"
+            why = trial.error or (trial.grading.reason if trial.grading else "")
+            self.console.print(
+                f"{mark} #{trial.index} {escape(trial.description or '')} "
+                f"[dim]{escape(trial.provider_label)}[/dim] {escape(_short(why, 100))}"
+            )
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, passed=self._passed, failed=self._failed)
+
+
+def print_summary(console: Console, summary: dict[str, Any], failures: list[TrialResult]) -> None:
+    table = Table(title="Results", title_justify="left")
+    for column in (
+        "prompt",
+        "provider",
+        "pass rate",
+        "passed",
+        "failed",
+        "errors",
+        "mean score",
+        "tokens",
+        "cost (USD)",
+        "p50 ms",
+        "p95 ms",
+    ):
+        table.add_column(column, justify="left" if column in ("prompt", "provider") else "right")
+    for pair in summary.get("pairs", []):
+        latency = pair["latency_ms"]
+        cost = "?" if pair["cost_unknown"] and not pair["cost"] else f"{pair['cost']:.6f}"
+        table.add_row(
+            escape(_short(pair["prompt_label"], 40)),
+            escape(_short(pair["provider_label"], 30)),
+            f"{100 * pair['pass_rate']:.1f}%",
+            str(pair["passed"]),
+            str(pair["failed"]),
+            str(pair["errors"]),
+            f"{pair['mean_score']:.3f}",
+            f"{pair['tokens']['total']:,}",
+            cost,
+            _ms(latency["p50"]),
+            _ms(latency["p95"]),
+        )
+    console.print(table)
+    if failures:
+        console.print(f"[bold red]Failures[/bold red] (first {len(failures)}):")
+        for trial in failures:
+            why = trial.error or (trial.grading.reason if trial.grading else "")
+            name = trial.description or f"case {trial.case_index}"
+            console.print(
+                f"  [red]✗[/red] {escape(name)} [dim]({escape(_short(trial.prompt_label, 40))} x "
+                f"{escape(trial.provider_label)})[/dim]: {escape(_short(why, 300))}"
+            )
+    flaky = summary.get("flaky") or []
+    if flaky:
+        console.print(
+            f"[yellow]{len(flaky)} flaky case(s): verdict differs across samples.[/yellow]"
+        )
+    total, passed = summary.get("total", 0), summary.get("passed", 0)
+    console.print(
+        f"[bold]{passed}/{total} passed[/bold] "
+        f"({100 * summary.get('pass_rate', 0):.1f}%), {summary.get('failed', 0)} failed, "
+        f"{summary.get('errors', 0)} errors, cost ${summary.get('cost', 0):.6f}, "
+        f"{summary.get('duration_s', 0):.2f}s"
+    )
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,125 @@
+"""`promptyard runs list|show` and `promptyard export`: read stored runs."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from promptyard.store import Store
+
+runs_app = typer.Typer(help="List and inspect stored runs.", no_args_is_help=True)
+
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Database URL (default: the project's SQLite).")
+]
+ProjectOption = Annotated[
+    Path, typer.Option("-p", "--project", help="Project folder whose store to read.")
+]
+
+
+@contextlib.contextmanager
+def _open_store(database_url: str | None, project: Path) -> Iterator[Store]:
+    from rich.console import Console
+
+    from promptyard.errors import PromptyardError
+    from promptyard.settings import load_settings
+    from promptyard.store import Store, default_database_url
+
+    url = database_url or load_settings().database_url or default_database_url(str(project))
+    try:
+        store = Store.open(url)
+    except PromptyardError as exc:
+        Console(stderr=True).print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    try:
+        yield store
+    except PromptyardError as exc:
+        Console(stderr=True).print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+
+
+@runs_app.command("list")
+def list_runs(
+    limit: Annotated[int, typer.Option("-n", "--limit")] = 20,
+    database_url: DbOption = None,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Stored runs, newest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    with _open_store(database_url, project) as store:
+        runs = store.list_runs(limit=limit)
+    table = Table(title="Runs")
+    for column in ("id", "created", "status", "description", "trials", "pass rate", "cost"):
+        table.add_column(column)
+    for run in runs:
+        summary = run.summary or {}
+        table.add_row(
+            run.id[:8],
+            run.created_at[:19].replace("T", " "),
+            run.status,
+            run.description or "",
+            str(run.trial_count),
+            f"{100 * summary['pass_rate']:.1f}%" if "pass_rate" in summary else "-",
+            f"${summary.get('cost', 0):.6f}" if summary else "-",
+        )
+    Console().print(table)
+
+
+@runs_app.command("show")
+def show_run(
+    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    database_url: DbOption = None,
+    project: ProjectOption = Path("."),
+) -> None:
+    """One run's summary and its failures."""
+    from rich.console import Console
+
+    from promptyard.cli import render
+
+    console = Console()
+    with _open_store(database_url, project) as store:
+        run = store.get_run(run_id)
+        failures = [t for t in store.iter_trials(run.id) if not t.success][
+            : render.MAX_FAILURES_SHOWN
+        ]
+    console.print(f"Run [bold]{run.id}[/bold]  {run.status}  {run.created_at}")
+    if run.description:
+        console.print(run.description)
+    render.print_summary(console, run.summary or {}, failures)
+
+
+def export_command(
+    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="json, jsonl or csv.")] = None,
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="File to write (default: stdout).")
+    ] = None,
+    database_url: DbOption = None,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Export a stored run (format from --format or the output file's extension)."""
+    from rich.console import Console
+
+    from promptyard.reports.export import FORMATS, export_run, format_for_path
+
+    errors = Console(stderr=True)
+    try:
+        chosen = fmt or (format_for_path(output) if output else "json")
+    except ValueError as exc:
+        errors.print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if chosen not in FORMATS:
+        errors.print(f"[red]Error:[/red] unknown format {chosen!r} (use {', '.join(FORMATS)})")
+        raise typer.Exit(1)
+    with _open_store(database_url, project) as store:
+        run = store.get_run(run_id)
+        export_run(run, store.iter_trials(run.id), output or "-", chosen)

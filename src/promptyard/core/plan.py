@@ -1,0 +1,68 @@
+"""Expand an EvalSpec into trials, lazily, in a stable order (pure).
+
+Order: case, then prompt, then provider, then sample, so a trial's index is stable across
+re-runs of the same spec (resume and cache rely on that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from promptyard.core.hashing import content_hash
+from promptyard.core.types import EvalSpec, PromptTemplate, ProviderSpec, TestCase
+
+
+@dataclass(slots=True, frozen=True)
+class PlannedTrial:
+    index: int
+    case_index: int
+    case_id: str
+    test: TestCase
+    prompt: PromptTemplate
+    provider_index: int
+    provider: ProviderSpec
+    sample: int
+
+
+def case_id(test: TestCase) -> str:
+    """A content hash that pairs the same case across runs."""
+    return content_hash(
+        {
+            "description": test.description,
+            "vars": test.vars,
+            "assert": [a.to_dict() for a in test.assertions],
+        }
+    )
+
+
+def trial_count(spec: EvalSpec) -> int:
+    return len(spec.tests) * len(spec.prompts) * len(spec.providers) * spec.options.repeat
+
+
+def plan_trials(spec: EvalSpec) -> Iterator[PlannedTrial]:
+    index = 0
+    for case_index, test in enumerate(spec.tests):
+        cid = case_id(test)
+        for prompt in spec.prompts:
+            for provider_index, provider in enumerate(spec.providers):
+                for sample in range(spec.options.repeat):
+                    yield PlannedTrial(
+                        index, case_index, cid, test, prompt, provider_index, provider, sample
+                    )
+                    index += 1
+
+
+def select_tests(
+    tests: list[TestCase], *, pattern: str | None = None, first_n: int | None = None
+) -> list[TestCase]:
+    """promptfoo's --filter-pattern (regex on the description) and --filter-first-n."""
+    selected = tests
+    if pattern:
+        import re
+
+        regex = re.compile(pattern)
+        selected = [t for t in selected if regex.search(t.description or "")]
+    if first_n is not None:
+        selected = selected[:first_n]
+    return selected

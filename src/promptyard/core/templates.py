@@ -1,0 +1,651 @@
+"""Sandboxed prompt templates: Jinja2 that renders promptfoo's Nunjucks prompts to the same text.
+
+Pure (L0). One immutable sandboxed environment, compiled templates cached by their text.
+Where Nunjucks and Jinja2 differ in ways a promptfoo user would notice, Nunjucks wins:
+values print the way JavaScript prints them (`true`, `a,b`, `[object Object]`, `3` for 3.0,
+nothing for null), and the filters take Nunjucks' arguments and give Nunjucks' results.
+docs/config.md ("Templates") lists what still differs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from jinja2 import meta
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import escape as _html_escape
+
+from promptyard.errors import TemplateError
+
+__all__ = [
+    "check_syntax",
+    "js_number",
+    "js_str",
+    "json_stringify",
+    "render_string",
+    "template_variables",
+]
+
+_TEMPLATE_FILE = "<template>"
+_CACHE_SIZE = 4096
+
+
+# ---------------------------------------------------------------- JavaScript-style printing
+
+
+def js_number(value: float) -> str:
+    """A float the way JavaScript's String(number) prints it (shortest round-trip digits)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "0"
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    sign = "-" if value < 0 else ""
+    _, digit_tuple, exp = Decimal(repr(abs(value))).as_tuple()
+    digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
+    assert isinstance(exp, int)
+    k = len(digits)
+    n = exp + len("".join(map(str, digit_tuple)))  # position of the decimal point
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * (-n) + digits
+    e = n - 1
+    mantissa = digits if k == 1 else digits[0] + "." + digits[1:]
+    return f"{sign}{mantissa}e{'+' if e >= 0 else '-'}{abs(e)}"
+
+
+def js_str(value: Any) -> str:
+    """String(value) in JavaScript: how Nunjucks prints `{{ value }}`."""
+    if isinstance(value, str):
+        return str(value)
+    if value is None:
+        return ""
+    if isinstance(value, jinja2.Undefined):
+        return str(value)  # StrictUndefined raises here, naming the variable
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return js_number(value)
+    if isinstance(value, (list, tuple)):
+        return ",".join("" if v is None else js_str(v) for v in value)
+    if callable(value) and not isinstance(value, Mapping):
+        return "[function]"  # never leak a repr with addresses or qualified names
+    return "[object Object]"
+
+
+def _finalize(value: Any) -> Any:
+    # Fast path first: most printed values are strings.
+    if type(value) is str:
+        return value
+    return js_str(value)
+
+
+# ---------------------------------------------------------------- JSON.stringify
+
+
+def _json_dump(value: Any, indent: str, level: int) -> str | None:
+    """JSON.stringify(value, null, indent); None means `undefined` (omitted)."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return "null" if math.isnan(value) or math.isinf(value) else js_number(value)
+    if isinstance(value, jinja2.Undefined) or (callable(value) and not isinstance(value, Mapping)):
+        return None
+    inner = "\n" + indent * (level + 1) if indent else ""
+    outer = "\n" + indent * level if indent else ""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        items = [_json_dump(v, indent, level + 1) or "null" for v in value]
+        return "[" + inner + ("," + inner).join(items) + outer + "]"
+    if isinstance(value, Mapping):
+        sep = ": " if indent else ":"
+        parts = []
+        for k, v in value.items():
+            dumped = _json_dump(v, indent, level + 1)
+            if dumped is not None:
+                parts.append(json.dumps(js_str(k), ensure_ascii=False) + sep + dumped)
+        if not parts:
+            return "{}"
+        return "{" + inner + ("," + inner).join(parts) + outer + "}"
+    return json.dumps(js_str(value), ensure_ascii=False)
+
+
+def _f_dump(value: Any, spaces: Any = None) -> str:
+    if isinstance(spaces, bool) or spaces is None:
+        indent = ""
+    elif isinstance(spaces, (int, float)):
+        indent = " " * max(0, min(10, int(spaces)))
+    else:
+        indent = str(spaces)[:10]
+    return _json_dump(value, indent, 0) or ""
+
+
+def json_stringify(value: Any, spaces: Any = None) -> str:
+    """JavaScript's JSON.stringify(value, null, spaces): no spaces unless indented, 1.0 -> 1."""
+    return _f_dump(value, spaces)
+
+
+def _f_load(value: Any) -> Any:
+    return json.loads(js_str(value))
+
+
+# ---------------------------------------------------------------- Nunjucks filters
+
+_JS_WS = "\\s\ufeff\u00a0"
+_TRIM_RE = re.compile(f"^[{_JS_WS}]+|[{_JS_WS}]+$")
+_TAGS_RE = re.compile(r"</?([a-z][a-z0-9]*)\b[^>]*>|<!--[\s\S]*?-->", re.IGNORECASE)
+_WORD_RE = re.compile(r"\w+", re.ASCII)
+_INT_RE = re.compile(f"^[{_JS_WS}]*([+-]?\\d+)")
+_FLOAT_RE = re.compile(
+    f"^[{_JS_WS}]*([+-]?(?:Infinity|\\d+\\.?\\d*(?:[eE][+-]?\\d+)?|\\.\\d+(?:[eE][+-]?\\d+)?))"
+)
+
+
+def _normalize(value: Any) -> str:
+    return "" if value is None or isinstance(value, jinja2.Undefined) else js_str(value)
+
+
+def _f_safe(value: Any) -> str:
+    return _normalize(value)
+
+
+def _f_escape(value: Any) -> str:
+    return str(_html_escape(_normalize(value)))
+
+
+def _f_first(value: Any) -> Any:
+    if isinstance(value, (str, list, tuple)):
+        return value[0] if value else None
+    return None
+
+
+def _f_last(value: Any) -> Any:
+    if isinstance(value, (str, list, tuple)):
+        return value[-1] if value else None
+    return None
+
+
+def _f_length(value: Any) -> Any:
+    if value is None or isinstance(value, jinja2.Undefined):
+        return 0
+    try:
+        return len(value)
+    except TypeError:
+        return None
+
+
+def _f_join(value: Any, delimiter: Any = "", attribute: Any = None) -> str:
+    items = list(value or [])
+    if attribute is not None:
+        items = [_get_path(v, str(attribute)) for v in items]
+    return js_str(delimiter or "").join("" if v is None else js_str(v) for v in items)
+
+
+def _f_replace(value: Any, old: Any, new: Any, max_count: Any = None) -> Any:
+    if isinstance(old, (int, float)) and not isinstance(old, bool):
+        old = js_str(old)
+    elif not isinstance(old, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = js_str(value)
+    if not isinstance(value, str):
+        return value
+    count = -1 if max_count is None else int(max_count)
+    return value.replace(old, js_str(new), count)
+
+
+def _f_default(value: Any, default: Any = "", boolean: bool = False) -> Any:
+    if boolean:
+        return value if value and not isinstance(value, jinja2.Undefined) else default
+    return default if isinstance(value, jinja2.Undefined) else value
+
+
+def _f_upper(value: Any) -> str:
+    return _normalize(value).upper()
+
+
+def _f_lower(value: Any) -> str:
+    return _normalize(value).lower()
+
+
+def _f_capitalize(value: Any) -> str:
+    text = _normalize(value).lower()
+    return text[:1].upper() + text[1:]
+
+
+def _f_title(value: Any) -> str:
+    return " ".join(_f_capitalize(word) for word in _normalize(value).split(" "))
+
+
+def _f_trim(value: Any) -> str:
+    return _TRIM_RE.sub("", _normalize(value))
+
+
+def _f_truncate(value: Any, length: Any = 255, killwords: Any = False, end: Any = None) -> str:
+    text = _normalize(value)
+    limit = int(length or 255)
+    if len(text) <= limit:
+        return text
+    if killwords:
+        text = text[:limit]
+    else:
+        idx = text.rfind(" ", 0, limit + 1)
+        text = text[: limit if idx == -1 else idx]
+    return text + ("..." if end is None else js_str(end))
+
+
+def _encode_uri_component(value: Any) -> str:
+    return quote(js_str(value), safe="-_.!~*'()")
+
+
+def _f_urlencode(value: Any) -> str:
+    if isinstance(value, str):
+        return _encode_uri_component(value)
+    pairs = value.items() if isinstance(value, Mapping) else value
+    return "&".join(f"{_encode_uri_component(k)}={_encode_uri_component(v)}" for k, v in pairs)
+
+
+def _f_reverse(value: Any) -> Any:
+    if isinstance(value, str):
+        return value[::-1]
+    return list(value)[::-1]
+
+
+def _f_round(value: Any, precision: Any = 0, method: str = "common") -> float:
+    factor = math.pow(10, int(precision or 0))
+    scaled = float(value) * factor
+    if method == "ceil":
+        rounded = math.ceil(scaled)
+    elif method == "floor":
+        rounded = math.floor(scaled)
+    else:
+        rounded = math.floor(scaled + 0.5)  # JavaScript's Math.round: halves go up
+    return float(rounded) / factor
+
+
+def _f_int(value: Any, default: Any = None) -> Any:
+    match = _INT_RE.match(js_str(value))
+    return int(match.group(1)) if match else default
+
+
+def _f_float(value: Any, default: Any = None) -> Any:
+    match = _FLOAT_RE.match(js_str(value))
+    return float(match.group(1).replace("Infinity", "inf")) if match else default
+
+
+def _f_batch(value: Any, linecount: Any, fill_with: Any = None) -> list[list[Any]]:
+    size = int(linecount)
+    items = list(value)
+    out = [items[i : i + size] for i in range(0, len(items), size)]
+    if out and fill_with:
+        out[-1].extend([fill_with] * (size - len(out[-1])))
+    return out
+
+
+def _get_path(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(obj, Mapping):
+            obj = obj.get(part)
+        elif isinstance(obj, (list, tuple)) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        else:
+            return None
+    return obj
+
+
+def _f_groupby(value: Any, attribute: Any) -> dict[str, list[Any]]:
+    groups: dict[str, list[Any]] = {}
+    for item in value:
+        key = _get_path(item, str(attribute))
+        groups.setdefault("undefined" if key is None else js_str(key), []).append(item)
+    return groups
+
+
+def _f_nl2br(value: Any) -> str:
+    return re.sub(r"\r\n|\n", "<br />\n", _normalize(value))
+
+
+def _f_striptags(value: Any, preserve_linebreaks: Any = False) -> str:
+    text = _f_trim(_TAGS_RE.sub("", _normalize(value)))
+    if preserve_linebreaks:
+        text = re.sub(r"^ +| +$", "", text, flags=re.MULTILINE)
+        text = re.sub(r" +", " ", text).replace("\r\n", "\n")
+        return re.sub(r"\n\n\n+", "\n\n", text)
+    return re.sub(r"\s+", " ", text)
+
+
+def _f_wordcount(value: Any) -> int | None:
+    words = _WORD_RE.findall(_normalize(value))
+    return len(words) or None
+
+
+def _f_indent(value: Any, width: Any = 4, indentfirst: Any = False) -> str:
+    text = _normalize(value)
+    if text == "":
+        return ""
+    pad = " " * int(width or 4)
+    lines = text.split("\n")
+    return "\n".join(
+        line if i == 0 and not indentfirst else pad + line for i, line in enumerate(lines)
+    )
+
+
+def _f_center(value: Any, width: Any = 80) -> str:
+    text = _normalize(value)
+    total = int(width or 80)
+    if len(text) >= total:
+        return text
+    spaces = total - len(text)
+    return " " * math.ceil(spaces / 2 - spaces % 2) + text + " " * math.ceil(spaces / 2)
+
+
+def _f_list(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        return list(value)
+    if isinstance(value, Mapping):
+        return [{"key": k, "value": v} for k, v in value.items()]
+    return list(value)
+
+
+def _f_string(value: Any) -> str:
+    return js_str(value)
+
+
+def _listing(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Jinja returns generators where Nunjucks returns arrays; arrays print and index."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = fn(*args, **kwargs)
+        if isinstance(result, (str, Mapping, list)) or not isinstance(result, Iterable):
+            return result
+        return list(result)
+
+    return wrapper
+
+
+def _f_pairs(value: Any) -> Any:
+    """`{% for k, v in obj %}` iterates an object's entries in Nunjucks."""
+    return list(value.items()) if isinstance(value, Mapping) else value
+
+
+_NUNJUCKS_FILTERS: dict[str, Callable[..., Any]] = {
+    "batch": _f_batch,
+    "capitalize": _f_capitalize,
+    "center": _f_center,
+    "default": _f_default,
+    "d": _f_default,
+    "dump": _f_dump,
+    "escape": _f_escape,
+    "e": _f_escape,
+    "first": _f_first,
+    "float": _f_float,
+    "forceescape": _f_escape,
+    "groupby": _f_groupby,
+    "indent": _f_indent,
+    "int": _f_int,
+    "join": _f_join,
+    "last": _f_last,
+    "length": _f_length,
+    "count": _f_length,
+    "list": _f_list,
+    "load": _f_load,
+    "lower": _f_lower,
+    "nl2br": _f_nl2br,
+    "replace": _f_replace,
+    "reverse": _f_reverse,
+    "round": _f_round,
+    "safe": _f_safe,
+    "string": _f_string,
+    "striptags": _f_striptags,
+    "title": _f_title,
+    "trim": _f_trim,
+    "truncate": _f_truncate,
+    "upper": _f_upper,
+    "urlencode": _f_urlencode,
+    "wordcount": _f_wordcount,
+    "_nj_pairs": _f_pairs,
+}
+
+
+# ---------------------------------------------------------------- JavaScript members
+
+
+def _js_index_of(seq: Any, item: Any, start: int = 0) -> int:
+    if isinstance(seq, str):
+        return seq.find(js_str(item), start)
+    try:
+        return list(seq).index(item, start)
+    except ValueError:
+        return -1
+
+
+_STR_MEMBERS: dict[str, Callable[[str], Any]] = {
+    "toUpperCase": lambda s: s.upper,
+    "toLowerCase": lambda s: s.lower,
+    "trim": lambda s: functools.partial(_f_trim, s),
+    "includes": lambda s: lambda sub, start=0: js_str(sub) in s[int(start) :],
+    "startsWith": lambda s: lambda sub: s.startswith(js_str(sub)),
+    "endsWith": lambda s: lambda sub: s.endswith(js_str(sub)),
+    "indexOf": lambda s: functools.partial(_js_index_of, s),
+}
+_LIST_MEMBERS: dict[str, Callable[[Any], Any]] = {
+    "includes": lambda seq: lambda item: item in seq,
+    "indexOf": lambda seq: functools.partial(_js_index_of, seq),
+    "join": lambda seq: lambda sep=",": _f_join(seq, sep if sep is not None else ","),
+}
+
+
+class _Undefined(jinja2.StrictUndefined):
+    """Strict when printed, iterated or compared; falsy in `{% if %}` as in Nunjucks, so an
+    optional variable can be tested without `is defined`."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:  # type: ignore[override]
+        return False
+
+
+class _PromptEnvironment(ImmutableSandboxedEnvironment):
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Nunjucks templates call JavaScript members: `items.length`, `name.toUpperCase()`.
+        if isinstance(obj, str):
+            if attribute == "length":
+                return len(obj)
+            member = _STR_MEMBERS.get(attribute)
+            if member is not None:
+                return member(obj)
+        elif isinstance(obj, (list, tuple)):
+            if attribute == "length":
+                return len(obj)
+            member = _LIST_MEMBERS.get(attribute)
+            if member is not None:
+                return member(obj)
+        return super().getattr(obj, attribute)
+
+
+def _make_environment() -> _PromptEnvironment:
+    env = _PromptEnvironment(
+        undefined=_Undefined,
+        autoescape=False,
+        keep_trailing_newline=True,  # Nunjucks keeps the template's last newline
+        finalize=_finalize,
+        auto_reload=False,
+        cache_size=0,  # we cache compiled templates ourselves, keyed on the text
+    )
+    for name in ("select", "reject", "selectattr", "rejectattr", "slice", "map", "unique"):
+        env.filters[name] = _listing(env.filters[name])
+    env.filters.update(_NUNJUCKS_FILTERS)
+    env.globals.pop("lipsum", None)
+    env.globals["env"] = {}  # promptfoo's `env` global; callers may pass their own in vars
+    return env
+
+
+_ENV = _make_environment()
+
+
+# ---------------------------------------------------------------- Nunjucks syntax shims
+
+_RAW_SPLIT_RE = re.compile(r"(\{%-?\s*raw\s*-?%\}.*?\{%-?\s*endraw\s*-?%\})", re.DOTALL)
+_TAG_RE = re.compile(r"(\{%.*?%\}|\{\{.*?\}\})", re.DOTALL)
+_ELSEIF_RE = re.compile(r"^(\{%-?\s*)elseif\b")
+_FOR_PAIRS_RE = re.compile(r"^(\{%-?\s*for\s+\w+\s*,\s*\w+\s+in\s+)(.+?)(\s*-?%\})$", re.DOTALL)
+
+
+def _shim_tag(match: re.Match[str]) -> str:
+    tag = match.group(0)
+    tag = tag.replace("===", "==").replace("!==", "!=")
+    if tag.startswith("{%"):
+        tag = _ELSEIF_RE.sub(r"\1elif", tag)
+        pairs = _FOR_PAIRS_RE.match(tag)
+        if pairs:
+            tag = f"{pairs.group(1)}({pairs.group(2)})|_nj_pairs{pairs.group(3)}"
+    return tag
+
+
+def _nunjucks_to_jinja(template: str) -> str:
+    """Rewrite the few Nunjucks spellings Jinja lacks: elseif, ===, !==, for k, v in object."""
+    if "{%" not in template and "==" not in template:
+        return template
+    parts = _RAW_SPLIT_RE.split(template)
+    for i in range(0, len(parts), 2):  # odd parts are {% raw %} blocks, left alone
+        parts[i] = _TAG_RE.sub(_shim_tag, parts[i])
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------- compile, render
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _compile(template: str) -> jinja2.Template:
+    return _ENV.from_string(_nunjucks_to_jinja(template))
+
+
+def _compiled(template: str, source: str | None, test: str | None) -> jinja2.Template:
+    try:
+        return _compile(template)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"template syntax error: {exc.message}",
+            test=test,
+            file=source or _TEMPLATE_FILE,
+            line=exc.lineno,
+        ) from None
+
+
+_UNDEFINED_RE = re.compile(r"^'(?P<name>.+)' is undefined$")
+_NO_ATTR_RE = re.compile(r"has no (?:attribute|element) '?(?P<name>.+?)'?$")
+
+
+def _template_line(exc: BaseException) -> int | None:
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == _TEMPLATE_FILE:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _render_error(exc: Exception, source: str | None, test: str | None) -> TemplateError:
+    file = source or _TEMPLATE_FILE
+    line = _template_line(exc)
+    if isinstance(exc, SecurityError):
+        return TemplateError(
+            f"blocked by the template sandbox: {exc}", test=test, file=file, line=line
+        )
+    if isinstance(exc, jinja2.UndefinedError):
+        text = str(exc)
+        if "unsafe" in text:  # the sandbox hands back an Undefined for blocked attributes
+            return TemplateError(
+                f"blocked by the template sandbox: {text}", test=test, file=file, line=line
+            )
+        plain = _UNDEFINED_RE.match(text)
+        if plain:
+            name = plain.group("name")
+            return TemplateError(
+                f"undefined variable '{name}'", variable=name, test=test, file=file, line=line
+            )
+        attr = _NO_ATTR_RE.search(text)
+        name = attr.group("name") if attr else None
+        return TemplateError(
+            f"undefined value: {text}", variable=name, test=test, file=file, line=line
+        )
+    return TemplateError(
+        f"template failed: {type(exc).__name__}: {exc}", test=test, file=file, line=line
+    )
+
+
+def render_string(
+    template: str,
+    vars: dict[str, Any],
+    *,
+    test: str | None = None,
+    source: str | None = None,
+) -> str:
+    """Render `template` with `vars`. Raises TemplateError naming the variable, test and source.
+
+    `source` names where the template came from (a file, or "promptyard.yaml: prompts[0]");
+    `test` labels the test case being rendered.
+    """
+    if "{" not in template:
+        return template  # no tags: nothing to do, and the common case for assertion values
+    compiled = _compiled(template, source, test)
+    try:
+        return compiled.render(vars)
+    except TemplateError:
+        raise
+    except Exception as exc:
+        raise _render_error(exc, source, test) from None
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _variables(template: str) -> frozenset[str]:
+    ast = _ENV.parse(_nunjucks_to_jinja(template))
+    names = set(meta.find_undeclared_variables(ast))
+    # Globals are always defined, but a template may still read one as a variable.
+    names.difference_update(name for name in _ENV.globals if name != "env")
+    names.discard("env")
+    return frozenset(names)
+
+
+def template_variables(template: str, *, source: str | None = None) -> set[str]:
+    """The top-level variables a template reads (for validation). Raises on syntax errors."""
+    if "{" not in template:
+        return set()
+    try:
+        return set(_variables(template))
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"template syntax error: {exc.message}", file=source or _TEMPLATE_FILE, line=exc.lineno
+        ) from None
+
+
+def check_syntax(template: str, *, source: str | None = None) -> None:
+    """Compile `template` (and cache it); raise TemplateError naming source and line if bad."""
+    if "{" in template:
+        _compiled(template, source, None)

@@ -1,0 +1,332 @@
+"""Run an EvalSpec: render, cache, call, grade, persist, then notify.
+
+Three kinds of coroutine share one asyncio loop:
+- a producer renders trials in chunks, looks their cache keys up in one store read per chunk,
+  and queues work (the queue is bounded, so a 100,000-case run never holds every trial);
+- `max_concurrency` workers call providers (which enforce their own limits and retries) and
+  grade the outputs;
+- one writer commits finished trials in groups (whatever is waiting when the last commit
+  returns) and only then hands them to the event sink. A trial is never reported before it is
+  durable, and a crash or Ctrl-C loses at most the trials not yet committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from promptyard.core.hashing import content_hash
+from promptyard.core.plan import PlannedTrial, plan_trials, trial_count
+from promptyard.core.prompts import render_prompt
+from promptyard.core.types import (
+    Completion,
+    CompletionRequest,
+    EvalSpec,
+    GradingContext,
+    TrialResult,
+)
+from promptyard.engine.ports import Grader, RunStore
+from promptyard.engine.summary import SummaryBuilder
+from promptyard.errors import PromptyardError, RunCancelled, TemplateError
+from promptyard.providers.base import Provider
+from promptyard.providers.policy import CallPolicy
+
+log = logging.getLogger(__name__)
+
+CHUNK = 128  # trials rendered and cache-checked per store read
+
+TrialSink = Callable[[TrialResult], None]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    run_id: str
+    status: str  # succeeded | cancelled | failed
+    summary: dict[str, Any]
+    started_at: str
+    finished_at: str
+    trials: list[TrialResult] = field(default_factory=list)  # kept only when asked
+
+
+@dataclass(slots=True)
+class _Work:
+    planned: PlannedTrial
+    prompt: str
+    messages: list[dict[str, Any]]
+    cache_key: str | None
+    cached: Completion | None
+    render_error: str | None = None
+
+
+@dataclass(slots=True)
+class _Done:
+    trial: TrialResult
+    cache_key: str | None = None
+    fresh: Completion | None = None  # to store in the cache
+
+
+class EvalRunner:
+    """One run of one spec. Build it, then `await runner.run()`."""
+
+    def __init__(
+        self,
+        spec: EvalSpec,
+        *,
+        providers: Sequence[Provider],
+        grader: Grader,
+        store: RunStore,
+        on_trial: TrialSink | None = None,
+        cancel: asyncio.Event | None = None,
+        run_id: str | None = None,
+        project: str | None = None,
+        keep_trials: bool = False,
+    ) -> None:
+        if len(providers) != len(spec.providers):
+            raise ValueError("one Provider per ProviderSpec is required")
+        self.spec = spec
+        self.providers = list(providers)
+        self.grader = grader
+        self.store = store
+        self.on_trial = on_trial
+        self.cancel = cancel or asyncio.Event()
+        self.run_id = run_id or str(uuid.uuid4())
+        self.project = project
+        self.keep_trials = keep_trials
+        self.total = trial_count(spec)
+        self.summary = SummaryBuilder(repeat=spec.options.repeat)
+        self._kept: list[TrialResult] = []
+        self._identities = [_cache_identity(p) for p in self.providers]
+        self._policies = [
+            CallPolicy.from_config(p, s.config, spec.options, where=s.where)
+            for p, s in zip(self.providers, spec.providers, strict=True)
+        ]
+
+    async def run(self) -> RunOutcome:
+        started = utc_now()
+        self._preflight()
+        await asyncio.to_thread(
+            self.store.create_run,
+            run_id=self.run_id,
+            description=self.spec.description,
+            config=self.spec.raw_config,
+            created_at=started,
+            prompts=[{"id": p.id, "label": p.label, "raw": p.text} for p in self.spec.prompts],
+            providers=[{"id": p.id, "label": p.name} for p in self.spec.providers],
+            project=self.project,
+        )
+        t0 = time.perf_counter()
+        status = "succeeded"
+        try:
+            await self._pipeline()
+        except asyncio.CancelledError:
+            status = "cancelled"
+        except BaseException:
+            status = "failed"
+            await self._finish(status, started, t0)
+            raise
+        if self.cancel.is_set():
+            status = "cancelled"
+        summary = await self._finish(status, started, t0)
+        return RunOutcome(self.run_id, status, summary, started, utc_now(), self._kept)
+
+    async def _finish(self, status: str, started: str, t0: float) -> dict[str, Any]:
+        summary = self.summary.to_dict()
+        summary["status"] = status
+        summary["duration_s"] = round(time.perf_counter() - t0, 3)
+        summary["planned"] = self.total
+        summary["started_at"] = started
+        await asyncio.to_thread(
+            self.store.finish_run,
+            self.run_id,
+            status=status,
+            summary=summary,
+            finished_at=utc_now(),
+        )
+        return summary
+
+    def _preflight(self) -> None:
+        """Render each prompt with the first case so a typo stops the run before any call."""
+        if not self.spec.tests:
+            return
+        for prompt in self.spec.prompts:
+            render_prompt(prompt, self.spec.tests[0])
+
+    async def _pipeline(self) -> None:
+        concurrency = 1 if self.spec.options.delay_ms else self.spec.options.max_concurrency
+        work: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=max(2 * concurrency, CHUNK))
+        done: asyncio.Queue[_Done | None] = asyncio.Queue()
+        writer = asyncio.create_task(self._writer(done))
+        workers = [asyncio.create_task(self._worker(work, done)) for _ in range(concurrency)]
+        producer = asyncio.create_task(self._producer(work, concurrency))
+        main: asyncio.Future[Any] = asyncio.gather(producer, *workers)
+        cancel_wait: asyncio.Future[Any] = asyncio.ensure_future(self.cancel.wait())
+        try:
+            finished, _ = await asyncio.wait(
+                {main, cancel_wait}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if main in finished:
+                main.result()  # re-raise a bug in the engine itself
+        finally:
+            cancel_wait.cancel()
+            for task in (producer, *workers):
+                task.cancel()
+            await asyncio.gather(main, return_exceptions=True)
+            await done.put(None)
+            await writer
+
+    async def _producer(self, work: asyncio.Queue[_Work | None], workers: int) -> None:
+        chunk: list[_Work] = []
+        for planned in plan_trials(self.spec):
+            if self.cancel.is_set():
+                return
+            chunk.append(self._render(planned))
+            if len(chunk) >= CHUNK:
+                await self._dispatch(chunk, work)
+                chunk = []
+        await self._dispatch(chunk, work)
+        for _ in range(workers):
+            await work.put(None)
+
+    def _render(self, planned: PlannedTrial) -> _Work:
+        try:
+            text, messages = render_prompt(planned.prompt, planned.test)
+        except TemplateError as exc:
+            return _Work(planned, "", [], None, None, render_error=str(exc))
+        identity = self._identities[planned.provider_index]
+        key = None
+        if identity is not None and self.spec.options.cache:
+            key = content_hash({"p": identity, "m": messages, "s": planned.sample}, size=20)
+        return _Work(planned, text, messages, key, None)
+
+    async def _dispatch(self, chunk: list[_Work], work: asyncio.Queue[_Work | None]) -> None:
+        keys = [w.cache_key for w in chunk if w.cache_key]
+        if keys:
+            hits = await asyncio.to_thread(self.store.cache_get_many, keys)
+            for w in chunk:
+                if w.cache_key and w.cache_key in hits:
+                    w.cached = Completion.from_dict(hits[w.cache_key], cached=True)
+        for w in chunk:
+            await work.put(w)
+
+    async def _worker(
+        self, work: asyncio.Queue[_Work | None], done: asyncio.Queue[_Done | None]
+    ) -> None:
+        delay = self.spec.options.delay_ms / 1000.0
+        while (item := await work.get()) is not None:
+            if self.cancel.is_set():
+                return
+            result = await self._execute(item)
+            if result is None:  # cancelled mid-call: nothing finished, nothing to keep
+                return
+            await done.put(result)
+            if delay and result.fresh is not None:
+                await asyncio.sleep(delay)
+
+    async def _execute(self, w: _Work) -> _Done | None:
+        p = w.planned
+        trial = TrialResult(
+            run_id=self.run_id,
+            index=p.index,
+            case_index=p.case_index,
+            case_id=p.case_id,
+            prompt_id=p.prompt.id,
+            prompt_label=p.prompt.label,
+            provider_id=p.provider.id,
+            provider_label=p.provider.name,
+            sample=p.sample,
+            description=p.test.description,
+            vars=p.test.vars,
+            prompt=w.prompt,
+            created_at=utc_now(),
+        )
+        if w.render_error is not None:
+            trial.error = w.render_error
+            return _Done(trial)
+        completion = w.cached
+        fresh = None
+        if completion is None:
+            request = CompletionRequest(
+                prompt=w.prompt,
+                messages=w.messages,
+                vars=p.test.vars,
+                sample=p.sample,
+                timeout_s=self.spec.options.timeout_s,
+            )
+            started = time.perf_counter()
+            try:
+                completion = await self._policies[p.provider_index].complete(
+                    request, cancel=self.cancel
+                )
+            except RunCancelled:
+                return None
+            except PromptyardError as exc:
+                trial.error = str(exc)
+                trial.latency_ms = (time.perf_counter() - started) * 1000
+                return _Done(trial)
+            if not completion.latency_ms:
+                completion.latency_ms = (time.perf_counter() - started) * 1000
+            fresh = completion
+        trial.output = completion.output
+        trial.usage = completion.usage
+        trial.cost = completion.cost
+        trial.latency_ms = completion.latency_ms
+        trial.cached = completion.cached
+        trial.raw = completion.raw
+        ctx = GradingContext(
+            output=completion.output,
+            prompt=w.prompt,
+            vars=p.test.vars,
+            test=p.test,
+            provider_id=p.provider.id,
+            completion=completion,
+            base_dir=self.spec.base_dir,
+        )
+        try:
+            grading = await self.grader.grade(ctx)
+        except PromptyardError as exc:
+            trial.error = f"grading failed: {exc}"
+            return _Done(trial, w.cache_key, fresh)
+        trial.grading = grading
+        trial.success = grading.passed
+        trial.score = grading.score
+        return _Done(trial, w.cache_key if fresh is not None else None, fresh)
+
+    async def _writer(self, done: asyncio.Queue[_Done | None]) -> None:
+        finished = False
+        while not finished:
+            batch = [await done.get()]
+            while not done.empty():
+                batch.append(done.get_nowait())
+            items = [d for d in batch if d is not None]
+            finished = len(items) != len(batch)
+            if not items:
+                continue
+            await asyncio.to_thread(self._commit, items)
+            for d in items:
+                self.summary.add(d.trial)
+                if self.keep_trials:
+                    self._kept.append(d.trial)
+                if self.on_trial is not None:
+                    self.on_trial(d.trial)
+
+    def _commit(self, items: list[_Done]) -> None:
+        self.store.add_trials([d.trial for d in items])
+        fresh = {d.cache_key: d.fresh.to_dict() for d in items if d.cache_key and d.fresh}
+        if fresh:
+            self.store.cache_put_many(fresh)
+
+
+def _cache_identity(provider: Provider) -> dict[str, Any] | None:
+    """None for providers whose answers must not be cached (user code, echo)."""
+    identity = provider.cache_identity()
+    return identity or None

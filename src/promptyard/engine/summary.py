@@ -1,0 +1,122 @@
+"""Accumulate a run's summary as trials finish: per prompt x provider and in total."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptyard.core.stats import percentile
+from promptyard.core.types import TrialResult
+
+
+@dataclass(slots=True)
+class PairStats:
+    """Counts for one prompt x provider column of the results matrix."""
+
+    prompt_id: str
+    prompt_label: str
+    provider_id: str
+    provider_label: str
+    total: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    cached: int = 0
+    score_sum: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost: float = 0.0
+    cost_unknown: int = 0  # trials whose provider has no known price
+    latencies: list[float] = field(default_factory=list)
+
+    def add(self, trial: TrialResult) -> None:
+        self.total += 1
+        if trial.error is not None:
+            self.errors += 1
+        elif trial.success:
+            self.passed += 1
+        else:
+            self.failed += 1
+        if trial.cached:
+            self.cached += 1
+        self.score_sum += trial.score
+        self.prompt_tokens += trial.usage.prompt
+        self.completion_tokens += trial.usage.completion
+        self.total_tokens += trial.usage.total
+        if trial.cost is None:
+            if trial.error is None:
+                self.cost_unknown += 1
+        elif not trial.cached:  # a cached answer costs nothing this time
+            self.cost += trial.cost
+        if trial.error is None:
+            self.latencies.append(trial.latency_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        return {
+            "prompt_id": self.prompt_id,
+            "prompt_label": self.prompt_label,
+            "provider_id": self.provider_id,
+            "provider_label": self.provider_label,
+            "total": self.total,
+            "passed": self.passed,
+            "failed": self.failed,
+            "errors": self.errors,
+            "cached": self.cached,
+            "pass_rate": self.passed / self.total if self.total else 0.0,
+            "mean_score": self.score_sum / self.total if self.total else 0.0,
+            "tokens": {
+                "prompt": self.prompt_tokens,
+                "completion": self.completion_tokens,
+                "total": self.total_tokens,
+            },
+            "cost": round(self.cost, 10),
+            "cost_unknown": self.cost_unknown,
+            "latency_ms": {"p50": percentile(ordered, 50), "p95": percentile(ordered, 95)},
+        }
+
+
+class SummaryBuilder:
+    """Folds finished trials into per-pair stats and tracks flaky cases across samples."""
+
+    def __init__(self, *, repeat: int) -> None:
+        self.pairs: dict[tuple[str, str], PairStats] = {}
+        self._repeat = repeat
+        self._verdicts: dict[tuple[int, str, str], set[bool]] = {}
+
+    def add(self, trial: TrialResult) -> None:
+        key = (trial.prompt_id, trial.provider_label)
+        stats = self.pairs.get(key)
+        if stats is None:
+            stats = self.pairs[key] = PairStats(
+                trial.prompt_id, trial.prompt_label, trial.provider_id, trial.provider_label
+            )
+        stats.add(trial)
+        if self._repeat > 1:
+            flaky_key = (trial.case_index, trial.prompt_id, trial.provider_label)
+            self._verdicts.setdefault(flaky_key, set()).add(trial.success)
+
+    def flaky(self) -> list[dict[str, Any]]:
+        """Cases whose verdict differs across samples."""
+        return [
+            {"case_index": case, "prompt_id": prompt, "provider": provider}
+            for (case, prompt, provider), seen in sorted(self._verdicts.items())
+            if len(seen) > 1
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        pairs = [p.to_dict() for p in self.pairs.values()]
+        total = sum(p["total"] for p in pairs)
+        passed = sum(p["passed"] for p in pairs)
+        return {
+            "pairs": pairs,
+            "total": total,
+            "passed": passed,
+            "failed": sum(p["failed"] for p in pairs),
+            "errors": sum(p["errors"] for p in pairs),
+            "pass_rate": passed / total if total else 0.0,
+            "cost": round(sum(p["cost"] for p in pairs), 10),
+            "tokens": sum(p["tokens"]["total"] for p in pairs),
+            "flaky": self.flaky(),
+        }

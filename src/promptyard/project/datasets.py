@@ -1,0 +1,307 @@
+"""Test datasets in files: CSV/TSV with promptfoo's special columns, JSONL, JSON and YAML.
+
+Files are streamed row by row (the csv module, one JSON line at a time) and each row becomes
+a TestCase directly, so a 100,000-row file loads without holding its text or a table in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from promptyard.core.types import Assertion, TestCase
+from promptyard.errors import ConfigError
+from promptyard.project.cases import SPLITS, parse_test
+from promptyard.project.files import LoadContext
+from promptyard.project.source import Path, Source, suggest, type_name
+
+# promptfoo's base assertion types, in its order: `__expected` values are matched against them.
+_BASE_TYPES = (
+    "answer-relevance", "bleu", "classifier", "contains", "contains-all", "contains-any",
+    "contains-html", "contains-json", "contains-sql", "contains-xml", "context-faithfulness",
+    "context-recall", "context-relevance", "conversation-relevance", "cost", "equals",
+    "factuality", "finish-reason", "g-eval", "gleu", "guardrails", "icontains", "icontains-all",
+    "icontains-any", "is-html", "is-json", "is-refusal", "is-sql", "is-valid-function-call",
+    "is-valid-openai-function-call", "is-valid-openai-tools-call", "is-xml", "javascript",
+    "latency", "levenshtein", "llm-rubric", "pi", "meteor", "model-graded-closedqa",
+    "model-graded-factuality", "moderation", "perplexity", "perplexity-score", "python", "regex",
+    "rouge-n", "ruby", "similar", "similar:cosine", "similar:dot", "similar:euclidean",
+    "starts-with", "tool-call-f1", "skill-used", "trajectory:goal-success",
+    "trajectory:tool-args-match", "trajectory:step-count", "trajectory:tool-sequence",
+    "trajectory:tool-used", "trace-error-spans", "trace-span-count", "trace-span-duration",
+    "search-rubric", "webhook", "word-count",
+)  # fmt: skip
+_ASSERTION_RE = re.compile(
+    r"^(not-)?(" + "|".join(re.escape(t) for t in _BASE_TYPES) + r")"
+    r"(?:\((\d+(?:\.\d+)?)\))?(?::([\s\S]*))?$"
+)
+_LIST_TYPES = frozenset({"contains-all", "contains-any", "icontains-all", "icontains-any"})
+_THRESHOLD_TYPES = frozenset(
+    {
+        "answer-relevance", "classifier", "context-faithfulness", "context-recall",
+        "context-relevance", "cost", "latency", "levenshtein", "perplexity-score", "perplexity",
+        "rouge-n", "similar", "starts-with",
+    }
+)  # fmt: skip
+_JS_FILE_RE = re.compile(r"\.(?:js|cjs|mjs|ts|cts|mts)(?::|$)")
+
+
+_PARSED: dict[str, tuple[str, Any, float | None]] = {}
+_PARSED_MAX = 4096
+
+
+def assertion_from_string(expected: str, where: str = "") -> Assertion:
+    """An `__expected` cell as promptfoo reads it (see _parse_expected)."""
+    parsed = _PARSED.get(expected)
+    if parsed is None:
+        a = _parse_expected(expected)
+        parsed = (a.type, a.value, a.threshold)
+        if len(_PARSED) < _PARSED_MAX:  # rows often repeat the same checks
+            _PARSED[expected] = parsed
+    kind, value, threshold = parsed
+    if isinstance(value, list):
+        value = list(value)
+    return Assertion(kind, value, threshold=threshold, where=where)
+
+
+def _parse_expected(expected: str, where: str = "") -> Assertion:
+    """An `__expected` cell as promptfoo reads it: `contains: x`, `not-icontains:x`,
+    `similar(0.9): x`, `javascript: ...`/`fn:`, `grade:`/`llm-rubric:`, `python:`,
+    `file://check.py`; anything else is `equals` with the whole text."""
+    if expected.startswith(("javascript:", "fn:", "eval:")):
+        return Assertion("javascript", expected.split(":", 1)[1].strip(), where=where)
+    if expected.startswith("file://") and _JS_FILE_RE.search(expected):
+        return Assertion("javascript", expected[len("file://") :].strip(), where=where)
+    if expected.startswith("grade:"):
+        return Assertion("llm-rubric", expected[len("grade:") :], where=where)
+    if expected.startswith("llm-rubric:"):
+        return Assertion("llm-rubric", expected[len("llm-rubric:") :], where=where)
+    if expected.startswith("python:"):
+        return Assertion("python", expected[len("python:") :].strip(), where=where)
+    if expected.startswith("file://") and (expected.endswith(".py") or ".py:" in expected):
+        return Assertion("python", expected[len("file://") :].strip(), where=where)
+    match = _ASSERTION_RE.match(expected)
+    if match is None:
+        return Assertion("equals", expected, where=where)
+    negated, base, threshold_text, value = match.groups()
+    kind = f"not-{base}" if negated else base
+    if base in _LIST_TYPES:
+        items = [s.strip() for s in value.split(",")] if value else value
+        return Assertion(kind, items, where=where)
+    if base in ("contains-json", "is-json"):
+        return Assertion(kind, value, where=where)
+    stripped = value.strip() if value is not None else None
+    if base in _THRESHOLD_TYPES:
+        threshold = float(threshold_text) if threshold_text else None
+        if threshold is None:
+            threshold = 0.8 if base == "similar" else 0.75
+        return Assertion(kind, stripped, threshold=threshold, where=where)
+    return Assertion(kind, stripped, where=where)
+
+
+# ---------------------------------------------------------------- CSV
+
+_VAR, _EXPECTED, _PREFIX, _SUFFIX, _DESCRIPTION, _METRIC, _THRESHOLD = range(7)
+_META, _META_LIST, _CONFIG, _SPLIT, _SKIP = range(7, 12)
+_SPECIAL = {
+    "__prefix": _PREFIX,
+    "__suffix": _SUFFIX,
+    "__description": _DESCRIPTION,
+    "__metric": _METRIC,
+    "__threshold": _THRESHOLD,
+    "__split": _SPLIT,
+    "__metadata": _SKIP,  # promptfoo ignores a __metadata column without a key
+}
+_KNOWN_COLUMNS = (*_SPECIAL, "__expected", "__metadata:<key>", "__config:__expected:threshold")
+_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
+
+
+def _column_plan(header: list[str], src: Source) -> list[tuple[int, str, int]]:
+    """Classify each column once per file: (kind, key, assertion index for __config)."""
+    plan = []
+    for raw in header:
+        key = raw.strip()
+        kind, arg, target = _VAR, key, -1
+        if key.startswith("__expected"):
+            kind = _EXPECTED
+        elif key in _SPECIAL:
+            kind = _SPECIAL[key]
+        elif key.startswith("__metadata:"):
+            arg = key[len("__metadata:") :]
+            kind = _META_LIST if arg.endswith("[]") else _META
+            arg = arg[:-2] if kind == _META_LIST else arg
+        elif key.startswith("__config:"):
+            kind = _CONFIG
+            parts = key[len("__config:") :].split(":")
+            found = re.fullmatch(r"__expected(\d*)", parts[0]) if len(parts) == 2 else None
+            if found is None or parts[1] != "threshold" or found.group(1) == "0":
+                src.fail(
+                    f'bad column "{key}": expected __config:__expected:threshold '
+                    "or __config:__expected<N>:threshold"
+                )
+            target = int(found.group(1)) - 1 if found.group(1) else 0
+            arg = parts[1]
+        elif key == "__providerOutput":
+            src.fail('column "__providerOutput" is not supported (canned outputs)')
+        elif key.startswith("__"):
+            src.fail(f'unknown special column "{key}"{suggest(key, _KNOWN_COLUMNS)}')
+        plan.append((kind, arg, target))
+    return plan
+
+
+def _csv_number(value: str, column: str, row: Source) -> float | None:
+    if value.strip() == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        row.fail(f"column {column}: expected a number, got {value!r}")
+
+
+def _case_from_row(values: list[str], plan: list[tuple[int, str, int]], row: Source) -> TestCase:
+    vars: dict[str, Any] = {}
+    asserts: list[Assertion] = []
+    options: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    configs: list[tuple[int, float]] = []
+    description = metric = split = None
+    threshold: float | None = None
+    where = row.where()
+    for (kind, key, target), value in zip(plan, values, strict=True):
+        if kind == _VAR:
+            vars[key] = value
+        elif kind == _EXPECTED:
+            text = value.strip()
+            if text:
+                asserts.append(assertion_from_string(text, f"{where}, {key}"))
+        elif kind == _DESCRIPTION:
+            description = value or None
+        elif kind == _PREFIX:
+            options["prefix"] = value
+        elif kind == _SUFFIX:
+            options["suffix"] = value
+        elif kind == _METRIC:
+            metric = value or None
+        elif kind == _THRESHOLD:
+            threshold = _csv_number(value, key, row) or None  # promptfoo drops 0 here too
+        elif kind == _META:
+            if value.strip():
+                metadata[key] = value
+        elif kind == _META_LIST:
+            if value.strip():
+                items = _UNESCAPED_COMMA.split(value)
+                metadata[key] = [v.strip().replace("\\,", ",") for v in items]
+        elif kind == _CONFIG:
+            number = _csv_number(value, f"__config:{key}", row)
+            if number is not None:
+                configs.append((target, number))
+        elif kind == _SPLIT:
+            split = value.strip() or None
+            if split is not None and split not in SPLITS:
+                row.fail(f"column __split must be train, val or test; got {value!r}")
+    if metric is not None:
+        for assertion in asserts:
+            assertion.metric = metric
+    for target, number in configs:
+        if target < len(asserts):
+            asserts[target].threshold = number
+    return TestCase(
+        vars=vars,
+        assertions=asserts,
+        description=description,
+        threshold=threshold,
+        options=options,
+        metadata=metadata,
+        split=split,
+        where=where,
+    )
+
+
+def iter_csv(full: str, ctx: LoadContext) -> Iterator[tuple[TestCase, Source, Path]]:
+    """Rows of a CSV (or .tsv) file; row numbers count the header as row 1, as spreadsheets do."""
+    name = ctx.display(full)
+    src = Source(name)
+    delimiter = "\t" if full.lower().endswith(".tsv") else ","
+    try:
+        with open(full, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = next(reader, None)
+            if header is None:
+                return
+            plan = _column_plan(header, src.row("header", 1))
+            width = len(plan)
+            number = 1
+            for values in reader:
+                if not values or (len(values) == 1 and not values[0].strip() and width > 1):
+                    continue  # blank line
+                number += 1
+                row = src.row(f"row {number}", reader.line_num)
+                if len(values) != width:
+                    row.fail(f"has {len(values)} fields but the header has {width}")
+                yield _case_from_row(values, plan, row), row, ()
+    except csv.Error as exc:
+        raise ConfigError(f"bad CSV: {exc}", file=name) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", file=name) from None
+
+
+# ---------------------------------------------------------------- JSONL, JSON, YAML
+
+
+def iter_jsonl(full: str, ctx: LoadContext) -> Iterator[tuple[TestCase, Source, Path]]:
+    name = ctx.display(full)
+    src = Source(name)
+    try:
+        with open(full, encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                row = src.row(f"line {number}", number)
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    row.fail(f"invalid JSON: {exc.msg} (column {exc.colno})")
+                yield parse_test(data, row, ()), row, ()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", file=name) from None
+
+
+def iter_structured(
+    full: str, ctx: LoadContext, ref: Source, ref_path: Path
+) -> Iterator[tuple[TestCase, Source, Path]]:
+    """A YAML or JSON file holding a list of tests (or one test mapping)."""
+    data, src = ctx.read_structured(full, ref, ref_path)
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        src.fail(f"expected a list of tests, got {type_name(data)}")
+    for index, item in enumerate(data):
+        yield parse_test(item, src, (index,)), src, (index,)
+
+
+_READERS = {".csv": iter_csv, ".tsv": iter_csv, ".jsonl": iter_jsonl}
+_STRUCTURED = frozenset({".json", ".yaml", ".yml"})
+
+
+def iter_test_file(
+    full: str, ctx: LoadContext, ref: Source, ref_path: Path
+) -> Iterator[tuple[TestCase, Source, Path]]:
+    """Tests from one dataset file, each with the Source that locates it."""
+    ext = os.path.splitext(full)[1].lower()
+    reader = _READERS.get(ext)
+    if reader is not None:
+        return reader(full, ctx)
+    if ext in _STRUCTURED:
+        return iter_structured(full, ctx, ref, ref_path)
+    what = {
+        ".xlsx": "Excel files are not supported; save the sheet as CSV",
+        ".xls": "Excel files are not supported; save the sheet as CSV",
+        ".py": "test generator scripts are not supported; write the tests to a data file",
+        ".js": "test generator scripts are not supported; write the tests to a data file",
+        ".ts": "test generator scripts are not supported; write the tests to a data file",
+    }.get(ext, f"unsupported test file type {ext or '(none)'}; use .csv, .jsonl, .json or .yaml")
+    ref.fail(f"{ctx.display(full)}: {what}", ref_path)

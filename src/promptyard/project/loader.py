@@ -1,0 +1,287 @@
+"""Read a project's config file (promptyard.yaml or a promptfoo config) into an EvalSpec.
+
+The config is a superset of promptfoo's keys; docs/config.md is the reference. Every error
+names the file, the line when known, and the field path.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Iterable
+from pathlib import Path as FsPath
+from typing import Any
+
+from promptyard.core.types import EvalOptions, EvalSpec, TestCase
+from promptyard.errors import ConfigError
+from promptyard.project.cases import finish_case, parse_test
+from promptyard.project.datasets import iter_test_file
+from promptyard.project.files import LoadContext
+from promptyard.project.prompts import load_prompts
+from promptyard.project.providers import load_profiles, load_providers
+from promptyard.project.source import Path, Source, suggest, type_name
+from promptyard.project.yamlio import load_structured
+
+CONFIG_NAMES = (
+    "promptyard.yaml",
+    "promptyard.yml",
+    "promptfooconfig.yaml",
+    "promptfooconfig.yml",
+    "promptfooconfig.json",
+)
+
+TOP_KEYS = (
+    "description", "prompts", "providers", "targets", "profiles", "tests", "defaultTest",
+    "scenarios", "evaluateOptions", "env",
+    # harmless to us: kept in raw_config, otherwise ignored (docs/config.md says which)
+    "outputPath", "tags", "metadata", "sharing", "writeLatestResults", "$schema",
+)  # fmt: skip
+TOP_UNSUPPORTED = {
+    "redteam": "red teaming is not supported; run it with promptfoo",
+    "extensions": "extension hooks (JavaScript/Python) are not supported",
+    "derivedMetrics": "derived metrics are not supported yet",
+    "nunjucksFilters": "custom Nunjucks filters run JavaScript and are not supported",
+    "commandLineOptions": "set these options on the promptyard command line instead",
+    "tracing": "OpenTelemetry tracing is not supported yet",
+}
+EVAL_OPTION_KEYS = (
+    "maxConcurrency",
+    "repeat",
+    "delay",
+    "cache",
+    "timeoutMs",
+    "maxRetries",
+    "showProgressBar",
+)
+EVAL_OPTION_UNSUPPORTED = {
+    "maxEvalTimeMs": "a whole-eval time limit is not supported yet; use timeoutMs per call",
+    "generateSuggestions": "prompt suggestions are not supported",
+    "interactiveProviders": "interactive providers are not supported",
+}
+SCENARIO_KEYS = ("description", "config", "tests")
+OVERRIDE_KEYS = ("max_concurrency", "repeat", "delay_ms", "cache", "timeout_s", "max_retries")
+
+
+def find_config(directory: str | os.PathLike[str]) -> FsPath:
+    """The config file in `directory`: the first of CONFIG_NAMES that exists."""
+    folder = FsPath(directory)
+    for name in CONFIG_NAMES:
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no config file in {folder} (looked for {', '.join(CONFIG_NAMES)})", file=str(folder)
+    )
+
+
+def load_config(
+    path: str | os.PathLike[str], *, overrides: dict[str, Any] | None = None
+) -> EvalSpec:
+    """Load a config file (or the config in a directory) into a validated EvalSpec.
+
+    `overrides` sets EvalOptions fields (max_concurrency, repeat, delay_ms, cache, timeout_s,
+    max_retries) over what the file says, e.g. from command-line flags.
+    """
+    file = FsPath(path)
+    if file.is_dir():
+        file = find_config(file)
+    if not file.is_file():
+        raise ConfigError("config file not found", file=str(file))
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config: {exc}", file=str(file)) from None
+    data, lines = load_structured(text, file.name)
+    spec = _build(data, Source(file.name, lines), str(file.resolve().parent), overrides)
+    spec.config_path = str(file.resolve())
+    return spec
+
+
+def load_config_dict(
+    data: dict[str, Any],
+    *,
+    base_dir: str,
+    source: str = "<config>",
+    overrides: dict[str, Any] | None = None,
+) -> EvalSpec:
+    """Build an EvalSpec from already-parsed config data (e.g. an API request body).
+
+    `file://` references resolve against `base_dir`; `source` names the data in messages.
+    """
+    return _build(data, Source(source), os.path.abspath(base_dir), overrides)
+
+
+def _build(data: Any, src: Source, base_dir: str, overrides: dict[str, Any] | None) -> EvalSpec:
+    if data is None:
+        src.fail("the config is empty: it needs at least `prompts` and `providers`")
+    if not isinstance(data, dict):
+        src.fail(f"the config must be a mapping of keys, got {type_name(data)}")
+    src.check_keys(data, (), TOP_KEYS, TOP_UNSUPPORTED)
+    if data.get("sharing"):
+        src.fail(
+            "sharing results is not supported; remove `sharing` or set it to false", ("sharing",)
+        )
+    if "providers" in data and "targets" in data:
+        src.fail(
+            "give either `providers` or `targets` (its promptfoo alias), not both", ("targets",)
+        )
+    description = data.get("description") or ""
+    src.expect(description, str, "a string", ("description",))
+    env = data.get("env")
+    if env is not None:
+        src.expect(env, dict, "a mapping of names to values", ("env",))
+    ctx = LoadContext(base_dir=base_dir, config_name=src.name)
+    prompts = load_prompts(data.get("prompts"), ctx, src, ("prompts",))
+    profiles = load_profiles(data.get("profiles"), src, ("profiles",))
+    provider_key = "targets" if "targets" in data else "providers"
+    providers = load_providers(data.get(provider_key), profiles, ctx, src, (provider_key,))
+    default = _default_test(data.get("defaultTest"), ctx, src)
+    tests = _load_tests(data, default, ctx, src)
+    options = _eval_options(data.get("evaluateOptions"), src, ("evaluateOptions",))
+    if overrides:
+        _apply_overrides(options, overrides)
+    return EvalSpec(
+        prompts=prompts,
+        providers=providers,
+        tests=tests,
+        description=description,
+        options=options,
+        base_dir=base_dir,
+        raw_config=data,
+    )
+
+
+def _default_test(value: Any, ctx: LoadContext, src: Source) -> TestCase | None:
+    if value is None:
+        return None
+    path: Path = ("defaultTest",)
+    if isinstance(value, str):
+        (full,) = ctx.resolve(value, src, path, "defaultTest")[:1]
+        value, file_src = ctx.read_structured(full, src, path)
+        return parse_test(value, file_src, ())
+    return parse_test(value, src, path)
+
+
+def _load_tests(
+    data: dict[str, Any], default: TestCase | None, ctx: LoadContext, src: Source
+) -> list[TestCase]:
+    # Building 100k small objects triggers the cyclic GC over and over as the heap grows;
+    # pausing it for the load cuts a large dataset's load time by about two thirds.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _collect_tests(data, default, ctx, src)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _collect_tests(
+    data: dict[str, Any], default: TestCase | None, ctx: LoadContext, src: Source
+) -> list[TestCase]:
+    tests: list[TestCase] = []
+    value = data.get("tests")
+    if value is not None and not isinstance(value, (str, list)):
+        src.fail(f"expected a list of tests or a file:// path, got {type_name(value)}", ("tests",))
+    items = [value] if isinstance(value, str) else value or []
+    for i, item in enumerate(items):
+        at: Path = ("tests",) if isinstance(value, str) else ("tests", i)
+        if isinstance(item, str):
+            for full in ctx.resolve(item, src, at, "tests"):
+                for case, case_src, case_path in iter_test_file(full, ctx, src, at):
+                    tests.extend(finish_case(case, default, ctx, case_src, case_path))
+        elif isinstance(item, dict) and "path" in item:
+            src.fail("test generators ({path: ..., config: ...}) are not supported", at)
+        else:
+            tests.extend(finish_case(parse_test(item, src, at), default, ctx, src, at))
+    tests.extend(_scenario_tests(data.get("scenarios"), default, ctx, src))
+    if not tests and value is None and data.get("scenarios") is None:
+        # promptfoo runs one test (defaultTest alone) when a config has none.
+        empty = TestCase(where=src.where(("defaultTest",) if default else ()))
+        tests.extend(finish_case(empty, default, ctx, src, ("defaultTest",)))
+    return tests
+
+
+def _scenario_tests(
+    value: Any, default: TestCase | None, ctx: LoadContext, src: Source
+) -> Iterable[TestCase]:
+    if value is None:
+        return []
+    scenarios = src.expect(value, list, "a list of scenarios", ("scenarios",))
+    out: list[TestCase] = []
+    for si, scenario in enumerate(scenarios):
+        at: Path = ("scenarios", si)
+        src.expect(scenario, dict, "a mapping with `config` and `tests`", at)
+        src.check_keys(scenario, at, SCENARIO_KEYS)
+        configs = src.expect(scenario.get("config") or [{}], list, "a list", (*at, "config"))
+        cases = src.expect(scenario.get("tests") or [{}], list, "a list", (*at, "tests"))
+        parsed_cases = [parse_test(t, src, (*at, "tests", ti)) for ti, t in enumerate(cases)]
+        for ci, raw in enumerate(configs):
+            base = parse_test(raw, src, (*at, "config", ci))
+            for ti, case in enumerate(parsed_cases):
+                merged = TestCase(
+                    vars={**base.vars, **case.vars},
+                    assertions=[*base.assertions, *case.assertions],
+                    description=case.description or base.description or scenario.get("description"),
+                    threshold=case.threshold if case.threshold is not None else base.threshold,
+                    options={**base.options, **case.options},
+                    metadata={**base.metadata, **case.metadata},
+                    split=case.split or base.split,
+                    where=f"{src.where((*at, 'config', ci))} x tests[{ti}]",
+                )
+                out.extend(finish_case(merged, default, ctx, src, (*at, "tests", ti)))
+    return out
+
+
+def _positive_int(src: Source, value: Any, path: Path, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        src.fail(f"expected a whole number >= {minimum}, got {value!r}", path)
+    return value
+
+
+def _eval_options(value: Any, src: Source, path: Path) -> EvalOptions:
+    options = EvalOptions()
+    if value is None:
+        return options
+    src.expect(value, dict, "a mapping", path)
+    src.check_keys(value, path, EVAL_OPTION_KEYS, EVAL_OPTION_UNSUPPORTED)
+    if "maxConcurrency" in value:
+        options.max_concurrency = _positive_int(
+            src, value["maxConcurrency"], (*path, "maxConcurrency")
+        )
+    if "repeat" in value:
+        options.repeat = _positive_int(src, value["repeat"], (*path, "repeat"))
+    if "delay" in value:
+        options.delay_ms = _positive_int(src, value["delay"], (*path, "delay"), minimum=0)
+    if "maxRetries" in value:
+        options.max_retries = _positive_int(src, value["maxRetries"], (*path, "maxRetries"), 0)
+    if "cache" in value:
+        options.cache = src.expect(value["cache"], bool, "true or false", (*path, "cache"))
+    if "timeoutMs" in value:
+        timeout = src.number(value["timeoutMs"], (*path, "timeoutMs"))
+        if timeout <= 0:
+            src.fail(
+                f"expected a positive number of milliseconds, got {timeout:g}", (*path, "timeoutMs")
+            )
+        options.timeout_s = timeout / 1000.0
+    return options
+
+
+def _apply_overrides(options: EvalOptions, overrides: dict[str, Any]) -> None:
+    src = Source("overrides")
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in OVERRIDE_KEYS:
+            src.fail(f'unknown override "{key}"{suggest(key, OVERRIDE_KEYS)}', (key,))
+        if key == "cache":
+            value = src.expect(value, bool, "true or false", (key,))
+        elif key == "timeout_s":
+            value = src.number(value, (key,))
+            if value <= 0:
+                src.fail("expected a positive number of seconds", (key,))
+        else:
+            value = _positive_int(
+                src, value, (key,), 1 if key in ("max_concurrency", "repeat") else 0
+            )
+        setattr(options, key, value)

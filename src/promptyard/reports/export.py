@@ -1,0 +1,217 @@
+"""Write a stored run as JSON (promptfoo's shape), JSONL or CSV, streaming trial by trial.
+
+The JSON follows promptfoo's output file where the fields overlap
+(`results.results[].success`, `score`, `response.output`, `gradingResult.componentResults[]`),
+so tools that read promptfoo output read ours. Trials are streamed: a 100,000-case run is
+exported without holding every trial in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from promptyard.core.types import TrialResult
+
+
+class RunInfo(Protocol):
+    id: str
+    description: str
+    status: str
+    created_at: str
+    finished_at: str | None
+    summary: dict[str, Any] | None
+    config: dict[str, Any]
+    prompts: list[dict[str, Any]]
+    providers: list[dict[str, Any]]
+
+
+FORMATS = ("json", "jsonl", "csv")
+
+# promptfoo's ResultFailureReason
+_NONE, _ASSERT, _ERROR = 0, 1, 2
+
+
+def format_for_path(path: str | Path) -> str:
+    """The export format a file name asks for, by extension."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise ValueError(
+            f"cannot write {str(path)!r}: unknown extension {suffix!r} "
+            f"(supported: {', '.join('.' + f for f in FORMATS)})"
+        )
+    return suffix
+
+
+def trial_to_promptfoo(trial: TrialResult, prompt_index: dict[str, int]) -> dict[str, Any]:
+    """One result in promptfoo's EvaluateResult shape."""
+    if trial.error is not None:
+        failure = _ERROR
+    elif trial.success:
+        failure = _NONE
+    else:
+        failure = _ASSERT
+    grading = trial.grading.to_dict() if trial.grading is not None else None
+    return {
+        "id": f"{trial.run_id}:{trial.index}",
+        "promptIdx": prompt_index.get(trial.prompt_id, 0),
+        "testIdx": trial.case_index,
+        "caseId": trial.case_id,
+        "sample": trial.sample,
+        "description": trial.description,
+        "promptId": trial.prompt_id,
+        "prompt": {"raw": trial.prompt, "label": trial.prompt_label},
+        "provider": {"id": trial.provider_id, "label": trial.provider_label},
+        "vars": trial.vars,
+        "response": None
+        if trial.error is not None and trial.output is None
+        else {
+            "output": trial.output,
+            "tokenUsage": trial.usage.to_dict(),
+            "cached": trial.cached,
+            "cost": trial.cost,
+        },
+        "error": trial.error,
+        "failureReason": failure,
+        "success": trial.success,
+        "score": trial.score,
+        "latencyMs": round(trial.latency_ms, 3),
+        "cost": trial.cost,
+        "namedScores": grading.get("namedScores", {}) if grading else {},
+        "gradingResult": grading,
+    }
+
+
+def write_json(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> None:
+    summary = run.summary or {}
+    prompt_index = {p["id"]: i for i, p in enumerate(run.prompts)}
+    head = {
+        "evalId": run.id,
+        "description": run.description,
+        "status": run.status,
+        "createdAt": run.created_at,
+        "finishedAt": run.finished_at,
+    }
+    out.write(json.dumps(head, ensure_ascii=False)[:-1])
+    out.write(', "results": {"version": 3, "timestamp": ')
+    out.write(json.dumps(run.created_at))
+    out.write(', "prompts": ')
+    out.write(json.dumps(run.prompts, ensure_ascii=False))
+    out.write(', "results": [')
+    successes = failures = errors = 0
+    tokens = {"total": 0, "prompt": 0, "completion": 0, "cached": 0}
+    for n, trial in enumerate(trials):
+        if n:
+            out.write(",")
+        out.write("\n")
+        out.write(json.dumps(trial_to_promptfoo(trial, prompt_index), ensure_ascii=False))
+        if trial.error is not None:
+            errors += 1
+        elif trial.success:
+            successes += 1
+        else:
+            failures += 1
+        for key, value in trial.usage.to_dict().items():
+            tokens[key] += value
+    stats = {"successes": successes, "failures": failures, "errors": errors, "tokenUsage": tokens}
+    out.write('\n], "stats": ')
+    out.write(json.dumps(stats))
+    out.write('}, "summary": ')
+    out.write(json.dumps(summary, ensure_ascii=False))
+    out.write(', "config": ')
+    out.write(json.dumps(run.config, ensure_ascii=False, default=str))
+    out.write(', "shareableUrl": null}\n')
+
+
+def write_jsonl(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> None:
+    prompt_index = {p["id"]: i for i, p in enumerate(run.prompts)}
+    for trial in trials:
+        out.write(json.dumps(trial_to_promptfoo(trial, prompt_index), ensure_ascii=False))
+        out.write("\n")
+
+
+CSV_COLUMNS = [
+    "index",
+    "case_index",
+    "description",
+    "prompt",
+    "provider",
+    "sample",
+    "vars",
+    "output",
+    "success",
+    "score",
+    "reason",
+    "error",
+    "latency_ms",
+    "cost",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached",
+]
+
+
+def write_csv(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> None:
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for t in trials:
+        writer.writerow(
+            [
+                t.index,
+                t.case_index,
+                t.description or "",
+                t.prompt_label,
+                t.provider_label,
+                t.sample,
+                json.dumps(t.vars, ensure_ascii=False),
+                _text(t.output),
+                "true" if t.success else "false",
+                f"{t.score:.6g}",
+                _failure_reason(t),
+                t.error or "",
+                f"{t.latency_ms:.1f}",
+                "" if t.cost is None else f"{t.cost:.8f}",
+                t.usage.prompt,
+                t.usage.completion,
+                "true" if t.cached else "false",
+            ]
+        )
+
+
+WRITERS: dict[str, Callable[[RunInfo, Iterable[TrialResult], IO[str]], None]] = {
+    "json": write_json,
+    "jsonl": write_jsonl,
+    "csv": write_csv,
+}
+
+
+def export_run(run: RunInfo, trials: Iterable[TrialResult], path: str | Path, fmt: str) -> None:
+    """Write `run` to `path` in `fmt`; `-` writes to standard output."""
+    writer = WRITERS[fmt]
+    if str(path) == "-":
+        import sys
+
+        writer(run, trials, sys.stdout)
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    newline = "" if fmt == "csv" else None
+    with target.open("w", encoding="utf-8", newline=newline) as out:
+        writer(run, trials, out)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _failure_reason(trial: TrialResult) -> str:
+    if trial.grading is None or trial.grading.passed:
+        return ""
+    return trial.grading.reason

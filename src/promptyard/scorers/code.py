@@ -1,0 +1,562 @@
+"""User code in assertions and transforms: JavaScript (sandboxed V8) and Python (in-process).
+
+Semantics follow promptfoo's javascript/python assertions and transforms; see
+docs/scorers for the user-facing description. One CodeRunner per Grader, reused for every
+trial: each distinct snippet or file is compiled once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from typing import Any
+
+from promptyard.core.types import Assertion, GradingContext, GradingResult, TestCase
+from promptyard.errors import SandboxLimitError, ScorerError
+from promptyard.scorers.js_sandbox import JsCallResult, JsError, JsSandbox
+from promptyard.scorers.py_exec import (
+    PythonRunner,
+    PythonScriptError,
+    call_user,
+    grading_result_from_mapping,
+    is_grading_result,
+    normalize_python_result,
+)
+
+__all__ = ["CodeRunner", "build_function_body", "parse_file_ref"]
+
+_JS_EXTS = (".js", ".cjs", ".mjs")
+_TS_EXTS = (".ts", ".cts", ".mts", ".tsx", ".jsx")
+_SCRIPT_EXTS = (*_JS_EXTS, *_TS_EXTS, ".py")
+_DECLARATION = re.compile(r"^(const|let|var)\s")
+_TRAILING_SEMIS = re.compile(r";+\s*$")
+PYTHON_DISABLED = "python assertions are disabled on this server"
+_BAD_JS_RESULT = (
+    "Custom function must return a boolean, a finite number, or a GradingResult object "
+    "with finite scores and weights. Got type {}."
+)
+_TEST_CACHE_SIZE = 512
+
+
+# --------------------------------------------------------------------------------------------
+# Source handling
+
+
+def parse_file_ref(value: str) -> tuple[str, str | None] | None:
+    """`file://path[:function]` -> (path, function); None when `value` is inline code.
+
+    The function name follows the last colon, and only when what precedes it is a script
+    file, so Windows drives and folders with colons keep working."""
+    if not value.startswith("file://"):
+        return None
+    ref = value[len("file://") :]
+    colon = ref.rfind(":")
+    if colon > 1 and ref[:colon].lower().endswith(_SCRIPT_EXTS):
+        return ref[:colon], ref[colon + 1 :] or None
+    return ref, None
+
+
+def _last_statement_semicolon(code: str) -> int:
+    """Index of the last `;` that separates top-level statements, or -1.
+
+    A small lexer: skips strings, template literals (and their `${}`), comments and regex
+    literals, and tracks bracket depth; enough for one-line assertions."""
+    depth = 0
+    last = -1
+    i, n = 0, len(code)
+    prev = ""  # last significant character, to tell a regex from a division
+    templates: list[int] = []  # depth at which each open `${` started
+    while i < n:
+        c = code[i]
+        if c in "'\"":
+            i = _skip_quoted(code, i, c)
+            prev = c
+            continue
+        if c == "`" or (c == "}" and templates and templates[-1] == depth):
+            if c == "}":
+                templates.pop()
+            i, opened = _skip_template(code, i + 1)
+            if opened:
+                templates.append(depth)
+            prev = "`"
+            continue
+        if c == "/" and code.startswith("//", i):
+            break
+        if c == "/" and code.startswith("/*", i):
+            end = code.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+            continue
+        if c == "/" and (not prev or prev in "(,=:[!&|?{};+-*%<>~^"):
+            i = _skip_regex(code, i + 1)
+            prev = "/"
+            continue
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == ";" and depth == 0:
+            last = i
+        if not c.isspace():
+            prev = c
+        i += 1
+    return last
+
+
+def _skip_quoted(code: str, i: int, quote: str) -> int:
+    i += 1
+    while i < len(code) and code[i] != quote:
+        i += 2 if code[i] == "\\" else 1
+    return i + 1
+
+
+def _skip_template(code: str, i: int) -> tuple[int, bool]:
+    """Skip template text from i; return (index after it, whether a `${` opened)."""
+    while i < len(code):
+        if code[i] == "\\":
+            i += 2
+        elif code[i] == "`":
+            return i + 1, False
+        elif code.startswith("${", i):
+            return i + 2, True
+        else:
+            i += 1
+    return i, False
+
+
+def _skip_regex(code: str, i: int) -> int:
+    in_class = False
+    while i < len(code):
+        c = code[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            in_class = True
+        elif c == "]":
+            in_class = False
+        elif c == "/" and not in_class:
+            return i + 1
+        i += 1
+    return i
+
+
+def build_function_body(code: str) -> str:
+    """promptfoo's body for a one-line assertion: `return <expr>`, or, for code that starts
+    with a declaration, `return` put before the last statement."""
+    trimmed = _TRAILING_SEMIS.sub("", code.strip())
+    if _DECLARATION.match(trimmed):
+        semi = _last_statement_semicolon(trimmed)
+        if semi != -1:
+            expression = trimmed[semi + 1 :].strip()
+            if expression:
+                return f"{trimmed[: semi + 1]} return {expression}"
+        return trimmed
+    return f"return {trimmed}"
+
+
+_EXPORT_DEFAULT = re.compile(r"^([ \t]*)export\s+default\s+", re.M)
+_EXPORT_DECL = re.compile(
+    r"^([ \t]*)export\s+((?:async\s+)?function\s*\*?\s*|class\s+|const\s+|let\s+|var\s+)"
+    r"([A-Za-z_$][\w$]*)",
+    re.M,
+)
+_EXPORT_LIST = re.compile(r"^([ \t]*)export\s*\{([^}]*)\}\s*;?", re.M)
+
+
+def esm_to_commonjs(source: str) -> str:
+    """Enough of ES module syntax for assertion files: `export default`, `export function`,
+    `export const|let|var|class name`, `export { a, b as c }`. Imports stay unsupported."""
+    if "export" not in source:
+        return source
+    tail: list[str] = []
+
+    def decl(m: re.Match[str]) -> str:
+        tail.append(f"module.exports.{m.group(3)} = {m.group(3)};")
+        return f"{m.group(1)}{m.group(2)}{m.group(3)}"
+
+    def listed(m: re.Match[str]) -> str:
+        for part in m.group(2).split(","):
+            names = part.split(" as ")
+            local = names[0].strip()
+            if local:
+                tail.append(f"module.exports.{names[-1].strip()} = {local};")
+        return m.group(1)
+
+    out = _EXPORT_DEFAULT.sub(r"\1module.exports.default = ", source)
+    out = _EXPORT_DECL.sub(decl, out)
+    out = _EXPORT_LIST.sub(listed, out)
+    return out + "\n" + "\n".join(tail) if tail else out
+
+
+# --------------------------------------------------------------------------------------------
+# The context user code sees (promptfoo's AssertionValueFunctionContext)
+
+
+def _test_dict(test: TestCase) -> dict[str, Any]:
+    out: dict[str, Any] = {"vars": test.vars}
+    if test.assertions:
+        out["assert"] = [a.to_dict() for a in test.assertions]
+    if test.description is not None:
+        out["description"] = test.description
+    if test.threshold is not None:
+        out["threshold"] = test.threshold
+    if test.options:
+        out["options"] = test.options
+    if test.metadata:
+        out["metadata"] = test.metadata
+    return out
+
+
+# NaN/Infinity are not JSON and V8's JSON.parse rejects them: fail clearly here instead.
+_ENCODE = json.JSONEncoder(default=str, separators=(",", ":"), allow_nan=False).encode
+# ASCII escapes keep lone surrogates and U+2028 safe on the way into V8.
+_ENCODE_STR: Any = getattr(json.encoder, "c_encode_basestring_ascii", None) or (
+    json.encoder.encode_basestring_ascii
+)
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON; values JSON cannot hold become strings. Hot path: one call per value."""
+    if type(value) is str:
+        result: str = _ENCODE_STR(value)
+        return result
+    return _ENCODE(value)
+
+
+class _TestJsonCache:
+    """JSON of each TestCase, made once: the same case is graded for every provider and
+    sample. Keyed by id(); the case itself is kept so the id cannot be reused."""
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[TestCase, str]] = {}
+
+    def get(self, test: TestCase) -> str:
+        hit = self._items.get(id(test))
+        if hit is not None and hit[0] is test:
+            return hit[1]
+        if len(self._items) >= _TEST_CACHE_SIZE:
+            self._items.pop(next(iter(self._items)))
+        text = _dumps(_test_dict(test))
+        self._items[id(test)] = (test, text)
+        return text
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class CodeRunner:
+    """Runs javascript/python assertions and transforms for one Grader.
+
+    JavaScript runs in a V8 isolate in a child process with `js_timeout_ms` and
+    `js_max_memory_bytes` limits (see js_sandbox). Python runs in this process, only when
+    `allow_python`. `confine_files` refuses file:// paths outside `base_dir` (for servers).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_dir: str,
+        allow_python: bool,
+        js_timeout_ms: int,
+        js_max_memory_bytes: int,
+        confine_files: bool = False,
+    ) -> None:
+        self.base_dir = base_dir
+        self.allow_python = allow_python
+        self.confine_files = confine_files
+        self._js = JsSandbox(timeout_ms=js_timeout_ms, max_memory_bytes=js_max_memory_bytes)
+        self._py = PythonRunner(base_dir)
+        self._sources: dict[str, str] = {}
+        self._tests = _TestJsonCache()
+
+    def close(self) -> None:
+        self._js.close()
+
+    # ---- assertions
+
+    def check_javascript(
+        self, assertion: Assertion, output: Any, ctx: GradingContext
+    ) -> GradingResult:
+        inverse = assertion.type.startswith("not-")
+        code = assertion.value
+        if not isinstance(code, str):
+            return _error_result(assertion, "javascript assertion must have a string value")
+        try:
+            ref = parse_file_ref(code)
+            if ref is not None and ref[0].lower().endswith(".py"):
+                value = self._run_python_ref(ref, "get_assert", output, ctx, assertion)
+                result = _python_value_as_js(value)
+            else:
+                fn_id = self._js_function(code, ref, _assertion_body)
+                result = self._js.call(fn_id, self._js_args(output, ctx, assertion))
+            return _js_verdict(assertion, result, inverse, code.rstrip())
+        except JsError as exc:
+            return _error_result(assertion, str(exc), plain=exc.kind != "error")
+        except _UserCodeError as exc:
+            return _error_result(assertion, str(exc))
+        except Exception as exc:  # e.g. an output JSON cannot carry; never raise to the grader
+            return _error_result(assertion, _unexpected(exc), plain=True)
+
+    def check_python(self, assertion: Assertion, output: Any, ctx: GradingContext) -> GradingResult:
+        inverse = assertion.type.startswith("not-")
+        code = assertion.value
+        if not isinstance(code, str):
+            return _error_result(assertion, "python assertion must have a string value")
+        ref = parse_file_ref(code)
+        is_js_file = ref is not None and ref[0].lower().endswith(_JS_EXTS + _TS_EXTS)
+        if not self.allow_python and not is_js_file:
+            return _error_result(assertion, PYTHON_DISABLED, plain=True)
+        try:
+            if ref is not None and is_js_file:
+                fn_id = self._js_function(code, ref, _assertion_body)
+                value = _js_value_as_python(
+                    self._js.call(fn_id, self._js_args(output, ctx, assertion))
+                )
+            elif ref is not None:
+                value = self._run_python_ref(ref, "get_assert", output, ctx, assertion)
+            else:
+                fn = self._py.inline(code)
+                value = call_user(fn, *self._py_args(output, ctx, assertion))
+            return normalize_python_result(assertion, value, inverse)
+        except JsError as exc:
+            return _error_result(assertion, str(exc), plain=exc.kind != "error")
+        except (_UserCodeError, PythonScriptError) as exc:
+            return _error_result(assertion, str(exc), prefix="Python code execution failed: ")
+        except Exception as exc:
+            return _error_result(assertion, _unexpected(exc), plain=True)
+
+    # ---- transforms
+
+    def transform(self, code: str, output: Any, ctx: GradingContext) -> Any:
+        """Apply a transform (inline JS, file://x.js[:fn] or file://x.py[:fn]) to `output`.
+        Raises ScorerError (SandboxLimitError for the time/memory limits) naming it."""
+        label = _transform_label(code)
+        ref = parse_file_ref(code)
+        context = {"vars": ctx.vars, "prompt": {"raw": ctx.prompt, "label": ctx.prompt}}
+        try:
+            if ref is not None and ref[0].lower().endswith(".py"):
+                if not self.allow_python:
+                    raise _UserCodeError("python transforms are disabled on this server")
+                value = self._run_python_ref(ref, "get_transform", output, ctx, None, context)
+            else:
+                fn_id = self._js_function(code, ref, _transform_body)
+                args = f"[{_dumps(output)},{_dumps(context)}]"
+                value = _transform_value(self._js.call(fn_id, args))
+        except JsError as exc:
+            cls = SandboxLimitError if exc.kind in ("timeout", "memory") else ScorerError
+            raise cls(f"Transform failed ({label}): {exc}") from None
+        except (_UserCodeError, PythonScriptError) as exc:
+            raise ScorerError(f"Transform failed ({label}): {exc}") from None
+        except Exception as exc:
+            raise ScorerError(f"Transform failed ({label}): {_unexpected(exc)}") from exc
+        if value is None:
+            raise ScorerError(f"Transform function did not return a value ({label})")
+        return value
+
+    # ---- internals
+
+    def _js_function(self, code: str, ref: tuple[str, str | None] | None, inline_body: Any) -> int:
+        if ref is None:
+            return self._js.compile_body(inline_body(code), label="inline")
+        path, name = ref
+        if path.lower().endswith(_TS_EXTS):
+            raise _UserCodeError(
+                f"{path}: TypeScript/JSX files are not supported; compile it to .js"
+            )
+        if not path.lower().endswith(_JS_EXTS):
+            raise _UserCodeError(f"{path}: not a .js, .cjs, .mjs or .py file")
+        source = esm_to_commonjs(self._read(path))
+        return self._js.compile_module(source, name, label=path)
+
+    def _read(self, path: str) -> str:
+        cached = self._sources.get(path)
+        if cached is not None:
+            return cached
+        full = self._resolve(path)
+        try:
+            with open(full, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise _UserCodeError(f"cannot read {path}: {exc.strerror or exc}") from None
+        self._sources[path] = text
+        return text
+
+    def _resolve(self, path: str) -> str:
+        base = os.path.realpath(self.base_dir)
+        full = os.path.realpath(os.path.join(base, path))
+        if self.confine_files and os.path.commonpath([base, full]) != base:
+            raise _UserCodeError(f"{path}: files outside the project folder are not allowed")
+        return full
+
+    def _context_json(self, ctx: GradingContext, assertion: Assertion | None) -> str:
+        comp = ctx.completion
+        parts = [
+            '{"prompt":',
+            _dumps(ctx.prompt),
+            ',"vars":',
+            _dumps(ctx.vars),
+            ',"test":',
+            self._tests.get(ctx.test),
+            ',"provider":',
+            _dumps({"id": ctx.provider_id}),
+        ]
+        if comp is not None and comp.logprobs is not None:
+            parts += [',"logProbs":', _dumps(comp.logprobs)]
+        if assertion is not None and assertion.config:
+            parts += [',"config":', _dumps(assertion.config)]
+        response: dict[str, Any] = {"output": ctx.output}
+        if comp is not None:
+            response = {
+                "output": comp.output,
+                "tokenUsage": comp.usage.to_dict(),
+                "cached": comp.cached,
+            }
+            if comp.cost is not None:
+                response["cost"] = comp.cost
+            if comp.logprobs is not None:
+                response["logProbs"] = comp.logprobs
+            if comp.finish_reason is not None:
+                response["finishReason"] = comp.finish_reason
+        parts += [',"providerResponse":', _dumps(response), "}"]
+        return "".join(parts)
+
+    def _js_args(self, output: Any, ctx: GradingContext, assertion: Assertion) -> str:
+        return f"[{_dumps(output)},{self._context_json(ctx, assertion)}]"
+
+    def _py_args(
+        self, output: Any, ctx: GradingContext, assertion: Assertion | None
+    ) -> tuple[Any, Any]:
+        # promptfoo hands Python JSON copies; so do we, so user code cannot alter ours.
+        out = output if isinstance(output, str) else json.loads(_dumps(output))
+        return out, json.loads(self._context_json(ctx, assertion))
+
+    def _run_python_ref(
+        self,
+        ref: tuple[str, str | None],
+        default_fn: str,
+        output: Any,
+        ctx: GradingContext,
+        assertion: Assertion | None,
+        context: Any = None,
+    ) -> Any:
+        if not self.allow_python:
+            raise _UserCodeError(PYTHON_DISABLED)
+        path, name = ref
+        full = self._resolve(path)
+        fn = self._py.from_file(full, name or default_fn)
+        if context is None:
+            out, context = self._py_args(output, ctx, assertion)
+        else:
+            out = output if isinstance(output, str) else json.loads(_dumps(output))
+            context = json.loads(_dumps(context))
+        return call_user(fn, out, context, filename=full)
+
+
+class _UserCodeError(Exception):
+    """A user's code reference or result we cannot use; becomes an error result."""
+
+
+def _unexpected(exc: Exception) -> str:
+    if isinstance(exc, ValueError | TypeError | RecursionError) and "JSON" in str(exc):
+        return f"the output or context cannot be passed as JSON: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _assertion_body(code: str) -> str:
+    code = code.rstrip()  # YAML block scalars end with a newline
+    return code if "\n" in code else build_function_body(code)
+
+
+def _transform_body(code: str) -> str:
+    # promptfoo does not trim here, so a one-line YAML block (`transform: |`) silently returns
+    # undefined there; we trim it, which only turns that error into the evident intent.
+    code = code.rstrip()
+    return code if "\n" in code else f"return {code}"
+
+
+def _transform_label(code: str) -> str:
+    if code.startswith("file://"):
+        return f"file transform {code}"
+    one_line = " ".join(code.split())
+    return f"inline transform: {one_line[:79] + '…' if len(one_line) > 80 else one_line}"
+
+
+def _where(assertion: Assertion) -> str:
+    return assertion.where or f"{assertion.type} assertion"
+
+
+def _error_result(
+    assertion: Assertion,
+    message: str,
+    *,
+    plain: bool = False,
+    prefix: str = "Custom function threw error: ",
+) -> GradingResult:
+    """A failed verdict for a scorer that could not judge: reason names the assertion."""
+    if plain:
+        prefix = ""
+    reason = f"{_where(assertion)}: {prefix}{message}"
+    return GradingResult(passed=False, score=0.0, reason=reason, assertion=assertion, error=message)
+
+
+def _js_verdict(
+    assertion: Assertion, result: JsCallResult, inverse: bool, code: str
+) -> GradingResult:
+    """promptfoo's javascript normalisation: boolean, finite number (score; passes above 0, or
+    at the threshold when set), or a {pass, score, reason} GradingResult object."""
+    kind, value = result.type, result.value
+    if kind == "boolean":
+        ok = bool(value) != inverse
+        return GradingResult(
+            passed=ok,
+            score=1.0 if ok else 0.0,
+            reason="Assertion passed" if ok else _returned(bool(value), code),
+            assertion=assertion,
+        )
+    if kind == "number" and isinstance(value, int | float) and math.isfinite(value):
+        threshold = assertion.threshold
+        raw = value > 0 if threshold is None else value >= threshold
+        ok = raw != inverse
+        return GradingResult(
+            passed=ok,
+            score=float(value),
+            reason="Assertion passed" if ok else _returned(raw, code),
+            assertion=assertion,
+        )
+    if kind == "object" and isinstance(value, dict) and is_grading_result(value):
+        graded = grading_result_from_mapping(value, assertion)
+        graded.passed = bool(value["pass"]) != inverse
+        return graded
+    raise _UserCodeError(_BAD_JS_RESULT.format(kind))
+
+
+def _returned(value: bool, code: str) -> str:
+    text = f"Custom function returned {'true' if value else 'false'}"
+    return f"{text}\n{code}" if code else text
+
+
+def _python_value_as_js(value: Any) -> JsCallResult:
+    """A Python file's result in JS terms, for a javascript assertion naming a .py file."""
+    if isinstance(value, bool):
+        return JsCallResult("boolean", value)
+    if isinstance(value, int | float):
+        return JsCallResult("number", value)
+    if isinstance(value, str):
+        return JsCallResult("string", value)
+    return JsCallResult("object", value)
+
+
+def _js_value_as_python(result: JsCallResult) -> Any:
+    if result.type in ("undefined", "function", "symbol"):
+        return None
+    if result.type == "number" and isinstance(result.value, str):
+        return float(result.value.replace("Infinity", "inf"))
+    return result.value
+
+
+def _transform_value(result: JsCallResult) -> Any:
+    if result.type in ("function", "symbol"):
+        raise _UserCodeError(f"the transform returned a {result.type}, not a value")
+    return _js_value_as_python(result)

@@ -1,0 +1,253 @@
+"""The engine's entry point: validate assertions at load time, grade a whole test per trial.
+
+Per trial the grader applies the test's transform, resolves each assertion's value (templates
+with the test vars, file:// references), runs its check, and aggregates with promptfoo's rules.
+Work that depends only on the assertion (type lookup, whether the value is a template) is done
+once and cached by assertion identity, since grade() runs thousands of times.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from promptyard.core.types import Assertion, GradingContext, GradingResult
+from promptyard.errors import ConfigError
+from promptyard.scorers.aggregate import Aggregate
+from promptyard.scorers.base import AssertionType, CheckInput
+from promptyard.scorers.registry import ASSERT_SET, resolve_type
+from promptyard.scorers.validation import check_value
+from promptyard.scorers.values import (
+    coerce_string,
+    is_script_file,
+    is_template,
+    load_file_value,
+    render,
+)
+
+if TYPE_CHECKING:
+    from promptyard.scorers.code import CodeRunner  # type: ignore[import-not-found, unused-ignore]
+
+_NO_ASSERTIONS = "No assertions"
+
+# How an assertion's value is resolved per trial.
+_STATIC, _TEMPLATE, _LIST, _FILE, _SCRIPT = range(5)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    assertion: Assertion  # kept so that the id() key cannot be reused by another object
+    entry: AssertionType
+    inverse: bool
+    value_mode: int
+
+
+class Grader:
+    """Grades test cases. One per run; not shared between event loops."""
+
+    def __init__(
+        self,
+        *,
+        base_dir: str = ".",
+        allow_python: bool = True,
+        js_timeout_ms: int = 2000,
+        js_max_memory_bytes: int = 64 * 2**20,
+    ) -> None:
+        self._base_dir = base_dir
+        self._allow_python = allow_python
+        self._js_timeout_ms = js_timeout_ms
+        self._js_max_memory_bytes = js_max_memory_bytes
+        self._code: CodeRunner | None = None
+        self._prepared: dict[int, _Prepared] = {}
+
+    # ------------------------------------------------------------ load time
+
+    def validate(self, assertion: Assertion) -> None:
+        """Raise UnknownAssertionError or ConfigError (naming assertion.where) if the assertion
+        cannot run; called once per assertion when the config is loaded."""
+        where = assertion.where or None
+        entry, inverse = resolve_type(assertion.type, assertion.where)
+        if inverse and not entry.negatable:
+            raise ConfigError(
+                f"{assertion.type!r}: the not- form is not supported for {entry.name!r}",
+                field=where,
+            )
+        check_value(assertion, entry, inverse, allow_python=self._allow_python)
+        if entry.name == ASSERT_SET:
+            for child in assertion.assertions:
+                self.validate(child)
+
+    # ------------------------------------------------------------ per trial
+
+    async def grade(self, ctx: GradingContext) -> GradingResult:
+        """Grade ctx.output against every assertion of ctx.test (promptfoo's runAssertions)."""
+        test = ctx.test
+        if not test.assertions:
+            return GradingResult(passed=True, score=1.0, reason=_NO_ASSERTIONS)
+        transform = test.options.get("transform") or test.options.get("postprocess")
+        if transform:
+            try:
+                output = self._code_runner().transform(str(transform), ctx.output, ctx)
+            except Exception as exc:
+                msg = f"Test transform failed: {exc}"
+                return GradingResult(passed=False, score=0.0, reason=msg, error=msg)
+            ctx = replace(ctx, output=output)
+
+        main = Aggregate(test.threshold)
+        sets: list[tuple[int, Assertion]] = []
+        for index, assertion in enumerate(test.assertions):
+            if assertion.type == ASSERT_SET:
+                sets.append((index, assertion))
+                continue
+            result = await self._run(assertion, ctx)
+            main.add(index, result, metric=self._metric(assertion, ctx), weight=assertion.weight)
+        # As in promptfoo, sets are added after the plain assertions (it matters only for which
+        # failure reason is reported last), each at its own position among the components.
+        for index, group in sets:
+            sub = Aggregate(group.threshold)
+            for child_index, child in enumerate(group.assertions):
+                result = await self._run(child, ctx)
+                sub.add(child_index, result, metric=self._metric(child, ctx), weight=child.weight)
+            main.add(index, sub.result(group), metric=self._metric(group, ctx), weight=group.weight)
+        return main.result()
+
+    async def _run(self, assertion: Assertion, ctx: GradingContext) -> GradingResult:
+        """One assertion; whatever goes wrong is recorded on its result, never raised."""
+        result: GradingResult
+        try:
+            prep = self._prepare(assertion)
+            output = ctx.output
+            if assertion.transform:
+                output = self._code_runner().transform(assertion.transform, output, ctx)
+            entry = prep.entry
+            if entry.needs_code:
+                # The runner reads the not- prefix itself (promptfoo's script result rules).
+                runner = self._code_runner()
+                if entry.name == "python":
+                    result = runner.check_python(assertion, output, ctx)
+                else:
+                    result = runner.check_javascript(assertion, output, ctx)
+            elif entry.check is None:
+                raise ConfigError(
+                    f"{entry.name!r} needs a grading model, and no model grader is wired into"
+                    " this grader"
+                )
+            else:
+                value = self._value(prep, output, ctx)
+                inp = CheckInput(assertion, value, output, coerce_string(output), prep.inverse, ctx)
+                outcome = entry.check(inp)
+                result = await outcome if inspect.isawaitable(outcome) else outcome
+            if result.assertion is None:
+                result.assertion = assertion
+        except Exception as exc:
+            result = _failure(assertion, exc)
+        if assertion.weight == 0 and not result.passed:
+            # promptfoo: a weight-0 assertion only reports its score; it can never fail a test.
+            result = replace(result, passed=True)
+        return result
+
+    def _prepare(self, assertion: Assertion) -> _Prepared:
+        prep = self._prepared.get(id(assertion))
+        if prep is not None and prep.assertion is assertion:
+            return prep
+        entry, inverse = resolve_type(assertion.type, assertion.where)
+        value = assertion.value
+        mode = _STATIC
+        if isinstance(value, str):
+            if value.startswith("file://") and not entry.needs_code:
+                mode = _SCRIPT if is_script_file(value) else _FILE
+            elif is_template(value) and not entry.needs_code:
+                mode = _TEMPLATE
+        elif isinstance(value, list) and any(isinstance(v, str) for v in value):
+            mode = _LIST
+        prep = _Prepared(assertion, entry, inverse, mode)
+        if len(self._prepared) > 100_000:  # specs are bounded; this only guards a leak
+            self._prepared.clear()
+        self._prepared[id(assertion)] = prep
+        return prep
+
+    def _base(self, ctx: GradingContext) -> str:
+        return ctx.base_dir if ctx.base_dir not in ("", ".") else self._base_dir
+
+    def _value(self, prep: _Prepared, output: Any, ctx: GradingContext) -> Any:
+        value = prep.assertion.value
+        mode = prep.value_mode
+        if mode == _STATIC:
+            return value
+        if mode == _TEMPLATE:
+            return render(value, ctx.vars)
+        if mode == _FILE:
+            return load_file_value(value, self._base(ctx))
+        if mode == _SCRIPT:
+            return self._script_value(value, output, ctx)
+        base = self._base(ctx)
+        return [
+            (load_file_value(v, base) if v.startswith("file://") else render(v, ctx.vars))
+            if isinstance(v, str)
+            else v
+            for v in value
+        ]
+
+    def _script_value(self, ref: str, output: Any, ctx: GradingContext) -> Any:
+        """file://x.py[:fn] / file://x.js[:fn] as a value: call it with (output, context) and
+        compare against what it returns (promptfoo's valueFromScript; get_assert by default)."""
+        path, _, fn = ref[len("file://") :].partition(":")
+        if path.endswith(".py") and not fn:
+            fn = "get_assert"
+        full = os.path.abspath(os.path.join(self._base(ctx), path))
+        code = f"file://{full}" + (f":{fn}" if fn else "")
+        value = self._code_runner().transform(code, output, ctx)
+        if isinstance(value, bool) or callable(value):
+            raise ConfigError(
+                f"script {ref} returned a {type(value).__name__}; only javascript and python"
+                " assertions may return that; return the expected value instead"
+            )
+        if isinstance(value, dict) and "pass" in value:
+            raise ConfigError(
+                f"script {ref} returned a GradingResult; return the expected value instead"
+            )
+        return value
+
+    def _metric(self, assertion: Assertion, ctx: GradingContext) -> str | None:
+        metric = assertion.metric
+        if not metric or not is_template(metric):
+            return metric
+        try:
+            return render(metric, ctx.vars)
+        except Exception:
+            return metric  # promptfoo keeps the raw name when the template fails
+
+    def _code_runner(self) -> CodeRunner:
+        if self._code is None:
+            # lazy: starts V8 / Python on demand
+            from promptyard.scorers.code import (  # type: ignore[import-not-found, unused-ignore]
+                CodeRunner,
+            )
+
+            self._code = CodeRunner(
+                base_dir=self._base_dir,
+                allow_python=self._allow_python,
+                js_timeout_ms=self._js_timeout_ms,
+                js_max_memory_bytes=self._js_max_memory_bytes,
+            )
+        return self._code
+
+    def close(self) -> None:
+        if self._code is not None:
+            self._code.close()
+            self._code = None
+        self._prepared.clear()
+
+
+def _failure(assertion: Assertion, exc: BaseException) -> GradingResult:
+    message = str(exc) or type(exc).__name__
+    where = f"{assertion.where}: " if assertion.where else ""
+    return GradingResult(
+        passed=False,
+        score=0.0,
+        reason=f"{where}{assertion.type} assertion error: {message}",
+        assertion=assertion,
+        error=f"{type(exc).__name__}: {message}",
+    )

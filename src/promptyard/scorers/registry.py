@@ -1,0 +1,159 @@
+"""The assertion table: every type's name, whether it needs a model or takes a threshold, what it
+does, and the check function. The grader, the CLI, the API and docs/scorers.md all read this.
+
+Variants are options of shared checks (functools.partial), not near-duplicate handlers; the
+`not-` prefix is parsed here, once, for every type that allows it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import partial
+
+from promptyard.errors import UnknownAssertionError
+from promptyard.scorers import response, similarity, structured, text
+from promptyard.scorers.base import AssertionType
+
+ASSERT_SET = "assert-set"
+
+_T = AssertionType
+
+_BUILTIN: list[AssertionType] = [
+    _T("equals", "output equals the value (objects and lists compare as parsed JSON)",
+       text.check_equals, value_kind="required"),
+    _T("contains", "output contains the value", text.check_contains, value_kind="text"),
+    _T("icontains", "output contains the value, ignoring case (Unicode case folding)",
+       partial(text.check_contains, fold=True), value_kind="text"),
+    _T("contains-any", "output contains at least one of the values (list or comma string)",
+       partial(text.check_contains, mode="any"), value_kind="texts"),
+    _T("contains-all", "output contains every one of the values (list or comma string)",
+       partial(text.check_contains, mode="all"), value_kind="texts"),
+    _T("icontains-any", "output contains at least one of the values, ignoring case",
+       partial(text.check_contains, fold=True, mode="any"), value_kind="texts"),
+    _T("icontains-all", "output contains every one of the values, ignoring case",
+       partial(text.check_contains, fold=True, mode="all"), value_kind="texts"),
+    _T("starts-with", "output starts with the value", text.check_starts_with, value_kind="text"),
+    _T("regex", "output matches the regular expression (JavaScript RegExp, no flags)",
+       text.check_regex, value_kind="text"),
+    _T("levenshtein", "edit distance to the value is at most the threshold",
+       text.check_levenshtein, takes_threshold=True, negatable=False, value_kind="text",
+       default_threshold=5),
+    _T("word-count", "number of words equals the value, or lies within {min, max}",
+       text.check_word_count, value_kind="required"),
+    _T("is-refusal", "output is a refusal (or empty)", text.check_is_refusal, value_kind="none"),
+    _T("is-json", "output is valid JSON, optionally matching a JSON Schema (value)",
+       structured.check_is_json),
+    _T("contains-json", "output contains a JSON object (also in prose or ```json fences), "
+       "optionally matching a JSON Schema (value)", structured.check_contains_json),
+    _T("is-xml", "output is well-formed XML, optionally with required elements (value)",
+       structured.check_xml),
+    _T("contains-xml", "output contains well-formed XML, optionally with required elements",
+       partial(structured.check_xml, contains=True)),
+    _T("is-sql", "output is valid SQL; value {databaseType, allowedTables, allowedColumns}",
+       structured.check_sql),
+    _T("contains-sql", "output contains valid SQL (a ```sql fence or the whole output)",
+       partial(structured.check_sql, contains=True)),
+    _T("rouge-n", "ROUGE-N (unigram recall) against the value is at least the threshold",
+       similarity.check_rouge_n, takes_threshold=True, value_kind="refs",
+       default_threshold=0.75),
+    _T("bleu", "BLEU against the reference(s) is at least the threshold",
+       similarity.check_bleu, takes_threshold=True, value_kind="refs", default_threshold=0.5),
+    _T("gleu", "Google-BLEU against the reference(s) is at least the threshold",
+       similarity.check_gleu, takes_threshold=True, value_kind="refs", default_threshold=0.5),
+    _T("meteor", "METEOR (exact and stem matches, no WordNet synonyms) is at least the "
+       "threshold", similarity.check_meteor, takes_threshold=True,
+       value_kind="refs", default_threshold=0.5),
+    _T("perplexity", "perplexity from the token logprobs is at most the threshold",
+       response.check_perplexity, takes_threshold=True, negatable=False, value_kind="none"),
+    _T("perplexity-score", "1/(1+perplexity) from the token logprobs is at least the threshold",
+       response.check_perplexity_score, takes_threshold=True, negatable=False,
+       value_kind="none"),
+    _T("cost", "the call's cost in USD is at most the threshold", response.check_cost,
+       takes_threshold=True, value_kind="none"),
+    _T("latency", "the call's latency in ms is at most the threshold (fails on cached calls)",
+       response.check_latency, takes_threshold=True, value_kind="none"),
+    _T("finish-reason", "the provider's finish reason equals the value (ignoring case)",
+       response.check_finish_reason, negatable=False, value_kind="text"),
+    _T("is-valid-openai-tools-call", "output is a list of OpenAI tool calls with JSON arguments",
+       response.check_openai_tools_call, value_kind="none"),
+    _T("javascript", "a JavaScript expression or file://x.js[:fn] returns pass, a score or a "
+       "GradingResult", None, takes_threshold=True, value_kind="required", needs_code=True),
+    _T("python", "a Python expression or file://x.py[:fn] returns pass, a score or a "
+       "GradingResult", None, takes_threshold=True, value_kind="required", needs_code=True),
+    _T(ASSERT_SET, "a group of assertions scored together, with its own threshold and weight",
+       None, takes_threshold=True, negatable=False, value_kind="none"),
+    # Model-graded types: graded by scorers.judge through a grading provider.
+    _T("llm-rubric", "an LLM grades the output against the rubric (value)", None,
+       needs_model=True, takes_threshold=True, value_kind="required"),
+    _T("g-eval", "an LLM scores the output on the criteria (value), G-Eval style", None,
+       needs_model=True, takes_threshold=True, value_kind="required"),
+    _T("model-graded-closedqa", "an LLM checks the output meets the criterion (value)", None,
+       needs_model=True, value_kind="required"),
+    _T("factuality", "an LLM checks the output is consistent with the reference fact (value)",
+       None, needs_model=True, value_kind="required"),
+    _T("model-graded-factuality", "alias of factuality", None, needs_model=True,
+       value_kind="required"),
+    _T("answer-relevance", "an LLM and embeddings judge how relevant the output is to the "
+       "query", None, needs_model=True, takes_threshold=True),
+    _T("context-faithfulness", "an LLM checks the output is supported by the context", None,
+       needs_model=True, takes_threshold=True),
+    _T("context-recall", "an LLM checks the context contains the ground truth (value)", None,
+       needs_model=True, takes_threshold=True, value_kind="required"),
+    _T("context-relevance", "an LLM checks the context is relevant to the query", None,
+       needs_model=True, takes_threshold=True),
+    _T("similar", "embedding cosine similarity to the value is at least the threshold",
+       None, needs_model=True, takes_threshold=True, value_kind="refs",
+       default_threshold=0.75),
+    _T("classifier", "a classification model's score for the class (value) is at least the "
+       "threshold", None, needs_model=True, takes_threshold=True),
+    _T("moderation", "a moderation model flags none of the categories (value)", None,
+       needs_model=True),
+    _T("select-best", "an LLM picks the best of the outputs for the same case", None,
+       needs_model=True, negatable=False, value_kind="required"),
+]  # fmt: skip
+
+_TABLE: dict[str, AssertionType] = {t.name: t for t in _BUILTIN}
+
+
+def assertion_types() -> list[AssertionType]:
+    """The metadata table, sorted by name (for the CLI, API and docs)."""
+    return sorted(_TABLE.values(), key=lambda t: t.name)
+
+
+def register_assertion_type(entry: AssertionType, *, replace: bool = False) -> None:
+    """Add a type (plugins, the judge module). Re-registering a name needs replace=True."""
+    if entry.name in _TABLE and not replace:
+        raise ValueError(f"assertion type {entry.name!r} is already registered")
+    if entry.name.startswith("not-"):
+        raise ValueError("register the base name; the not- prefix is handled for every type")
+    _TABLE[entry.name] = entry
+
+
+def get_assertion_type(name: str) -> AssertionType | None:
+    return _TABLE.get(name)
+
+
+def closest_type(name: str) -> str | None:
+    """The known spelling nearest to `name` (with its not- prefix), for error messages."""
+    inverse = name.startswith("not-")
+    base = name[4:] if inverse else name
+    found = difflib.get_close_matches(base.lower(), list(_TABLE), n=1, cutoff=0.6)
+    if not found:
+        return None
+    return f"not-{found[0]}" if inverse else found[0]
+
+
+def resolve_type(name: str, where: str = "") -> tuple[AssertionType, bool]:
+    """(table row, inverse) for a config spelling like "not-icontains"."""
+    entry = _TABLE.get(name)
+    if entry is not None:
+        return entry, False
+    if name.startswith("not-"):
+        entry = _TABLE.get(name[4:])
+        if entry is not None:
+            return entry, True
+    hint = closest_type(name)
+    msg = f"unknown assertion type {name!r}"
+    if hint:
+        msg += f"; did you mean {hint!r}?"
+    raise UnknownAssertionError(msg, field=where or None)

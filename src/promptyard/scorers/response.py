@@ -1,0 +1,147 @@
+"""Checks on the provider's response rather than its text: cost, latency, perplexity,
+perplexity-score, finish-reason, is-valid-openai-tools-call."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from promptyard.core.types import Completion, GradingResult
+from promptyard.scorers.base import CheckInput
+
+
+def _completion(inp: CheckInput, what: str) -> Completion:
+    if inp.ctx.completion is None:
+        raise ValueError(f"{what} assertion needs the provider response, and there is none")
+    return inp.ctx.completion
+
+
+def _budget(inp: CheckInput, name: str, amount: float, shown: str) -> GradingResult:
+    """cost / latency: at most the threshold; without one, record the amount as the score
+    (promptfoo requires a `metric` then, so the number lands in a named score)."""
+    threshold = inp.assertion.threshold
+    if threshold is None:
+        if inp.inverse:
+            raise ValueError(f"{name} assertion requires a threshold when using not-{name}")
+        if not inp.assertion.metric:
+            raise ValueError(
+                f"{name} assertion without a threshold must set `metric` to record a named metric"
+            )
+        return inp.result(True, f"{name.capitalize()} {shown} recorded", score=amount)
+    within = amount <= threshold
+    passed = within != inp.inverse
+    rel = "within" if within else "greater than"
+    return inp.result(passed, f"{name.capitalize()} {shown} is {rel} threshold {threshold:g}")
+
+
+def check_cost(inp: CheckInput) -> GradingResult:
+    cost = _completion(inp, "cost").cost
+    if cost is None:
+        raise ValueError("cost assertion: the provider did not report a cost for this call")
+    return _budget(inp, "cost", cost, f"{cost:.2g}")
+
+
+def check_latency(inp: CheckInput) -> GradingResult:
+    completion = _completion(inp, "latency")
+    if completion.cached:
+        # promptfoo has no latency for cached responses and fails the assertion.
+        raise ValueError(
+            "latency assertion does not support cached results; rerun with the cache disabled"
+        )
+    ms = completion.latency_ms
+    return _budget(inp, "latency", ms, f"{ms:g}ms")
+
+
+def _logprobs(inp: CheckInput, name: str) -> list[float]:
+    completion = inp.ctx.completion
+    logprobs = completion.logprobs if completion is not None else None
+    if not logprobs:
+        raise ValueError(
+            f"{name} assertion needs token logprobs, and this provider response has none"
+        )
+    return logprobs
+
+
+def check_perplexity(inp: CheckInput) -> GradingResult:
+    """exp(-mean logprob); passes when at most the threshold (always, without one)."""
+    logprobs = _logprobs(inp, "perplexity")
+    ppl = math.exp(-sum(logprobs) / len(logprobs))
+    threshold = inp.assertion.threshold
+    if not threshold:
+        return inp.result(True, f"Perplexity {ppl:.2f} (no threshold)")
+    if ppl <= threshold:
+        return inp.result(True, f"Perplexity {ppl:.2f} is within threshold {threshold:g}")
+    return inp.result(False, f"Perplexity {ppl:.2f} is greater than threshold {threshold:g}")
+
+
+def check_perplexity_score(inp: CheckInput) -> GradingResult:
+    """1 / (1 + perplexity) as the score; passes when at least the threshold, if any."""
+    logprobs = _logprobs(inp, "perplexity-score")
+    norm = 1 / (1 + math.exp(-sum(logprobs) / len(logprobs)))
+    threshold = inp.assertion.threshold
+    if not threshold:
+        return inp.result(True, f"Perplexity score {norm:.2f} (no threshold)", score=norm)
+    passed = norm >= threshold
+    rel = ">=" if passed else "is less than"
+    return inp.result(
+        passed, f"Perplexity score {norm:.2f} {rel} threshold {threshold:g}", score=norm
+    )
+
+
+def check_finish_reason(inp: CheckInput) -> GradingResult:
+    if not isinstance(inp.value, str):
+        raise ValueError('"finish-reason" assertion type must have a string value')
+    actual = inp.ctx.completion.finish_reason if inp.ctx.completion is not None else None
+    if not actual:
+        return inp.result(False, "Provider did not supply stop/finish reason")
+    if actual.lower() == inp.value.lower():
+        return inp.result(True, f'Finish reason is "{actual}"')
+    return inp.result(False, f'Expected finish reason "{inp.value}" but got "{actual}"')
+
+
+def _tool_call_problem(call: Any) -> str | None:
+    if not isinstance(call, dict):
+        return "a tool call is not an object"
+    fn = call.get("function")
+    if call.get("type", "function") != "function" or not isinstance(fn, dict):
+        return "a tool call has no function"
+    if not isinstance(fn.get("name"), str) or not fn["name"]:
+        return "a tool call has no function name"
+    args = fn.get("arguments", "{}")
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except ValueError:
+            return f"arguments of {fn['name']} are not valid JSON"
+    if not isinstance(args, dict):
+        return f"arguments of {fn['name']} are not a JSON object"
+    return None
+
+
+def check_openai_tools_call(inp: CheckInput) -> GradingResult:
+    """Output is a list of OpenAI tool calls, each a named function with JSON-object arguments.
+
+    promptfoo also validates the arguments against the provider's tool schemas; we have no
+    provider config here, so only the shape is checked (documented in docs/scorers.md).
+    """
+    output = inp.output
+    if isinstance(output, str):
+        try:
+            output = json.loads(output)
+        except ValueError:
+            output = None
+    if isinstance(output, dict) and isinstance(output.get("tool_calls"), list):
+        output = output["tool_calls"]
+    if not isinstance(output, list) or not output:
+        problem: str | None = "output is not a list of tool calls"
+    else:
+        problem = next((p for p in map(_tool_call_problem, output) if p), None)
+    holds = problem is None
+    if holds != inp.inverse:
+        if holds:
+            return inp.result(True, "Output is a valid list of OpenAI tool calls")
+        return inp.result(True, f"Output is not a valid tool call list: {problem}")
+    if inp.inverse:
+        return inp.result(False, "Expected output to not be a valid list of OpenAI tool calls")
+    return inp.result(False, f"Invalid OpenAI tool calls: {problem}")

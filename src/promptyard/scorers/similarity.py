@@ -1,0 +1,257 @@
+"""Reference-overlap metrics with promptfoo's own formulas, so scores match promptfoo's numbers:
+rouge-n (js-rouge's ROUGE-N), bleu, gleu and meteor (promptfoo's implementations).
+
+Scores are 0..1; with the `not-` prefix the pass test flips and the score becomes 1 - score.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from promptyard.core.types import GradingResult
+from promptyard.scorers.base import CheckInput
+
+
+def _references(inp: CheckInput) -> list[str]:
+    value = inp.value
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError(
+        f'"{inp.assertion.type}" assertion must have a string or array of strings value'
+    )
+
+
+def _ngrams(words: list[str], n: int) -> list[str]:
+    return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+# ---------------------------------------------------------------- ROUGE-N
+
+# A compact Penn Treebank tokenizer, following js-rouge's rules closely enough for scoring:
+# punctuation, brackets and a final period split off; clitics ('s, n't, 'll...) are tokens.
+_TB_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r'"'), " '' "),
+    (re.compile(r"\.{3}"), " ... "),
+    (re.compile(r"[:,](?!\d)"), r" \g<0> "),
+    (re.compile(r"[;@#$%&]"), r" \g<0> "),
+    (re.compile(r"([^.])(\.)([\])}>'\s]*)$"), r"\1 \2\3 "),
+    (re.compile(r"[?!]"), r" \g<0> "),
+    (re.compile(r"[\][(){}<>]"), r" \g<0> "),
+    (re.compile(r"--"), " -- "),
+]
+_TB_CLITICS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"([^'])' "), r"\1 ' "),
+    (re.compile(r"'([sSmMdD]) "), r" '\1 "),
+    (re.compile(r"('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) "), r" \1 "),
+    (re.compile(r"(?i)\b(can)(not)\b"), r" \1 \2 "),
+    (re.compile(r"(?i)\b(gon)(na)\b"), r" \1 \2 "),
+    (re.compile(r"(?i)\b(got)(ta)\b"), r" \1 \2 "),
+    (re.compile(r"(?i)\b(wan)(na)\b"), r" \1 \2 "),
+]
+
+
+def treebank_tokenize(text: str) -> list[str]:
+    text = " ".join(text.split())
+    if not text:
+        return []
+    for pattern, repl in _TB_RULES:
+        text = pattern.sub(repl, text)
+    text = f" {text} "
+    for pattern, repl in _TB_CLITICS:
+        text = pattern.sub(repl, text)
+    return text.split()
+
+
+def rouge_n(candidate: str, reference: str, n: int = 1) -> float:
+    """js-rouge's ROUGE-N: distinct candidate n-grams found in the reference, divided by the
+    number of reference n-grams (case-sensitive)."""
+    ref_grams = _ngrams(treebank_tokenize(reference), n)
+    if not ref_grams:
+        return 0.0
+    cand = set(_ngrams(treebank_tokenize(candidate), n))
+    return len(cand & set(ref_grams)) / len(ref_grams)
+
+
+# ---------------------------------------------------------------- BLEU / GLEU
+
+
+def bleu(candidate: str, references: list[str]) -> float:
+    """promptfoo's calculateBleuScore: lower-cased whitespace tokens, clipped 1-4-gram
+    precisions (best reference per order), 1e-7 smoothing, brevity penalty against the
+    reference closest in length."""
+    cand = candidate.lower().split()
+    if not cand:
+        return 0.0
+    refs = [r.lower().split() for r in references]
+    closest = refs[0]
+    for ref in refs[1:]:
+        if abs(len(ref) - len(cand)) < abs(len(closest) - len(cand)):
+            closest = ref
+    log_sum = 0.0
+    for n in range(1, 5):
+        grams = Counter(_ngrams(cand, n))
+        total = sum(grams.values())
+        best = 0
+        for ref in refs:
+            ref_grams = Counter(_ngrams(ref, n))
+            best = max(best, sum(min(c, ref_grams[g]) for g, c in grams.items()))
+        precision = best / total if total else 0.0
+        log_sum += 0.25 * math.log(precision or 1e-7)
+    ref_len = len(closest)
+    penalty = 1.0 if len(cand) > ref_len else math.exp(1 - len(cand) / ref_len) if ref_len else 1.0
+    return penalty * math.exp(log_sum)
+
+
+def _gleu_words(text: str) -> list[str]:
+    return [w.rstrip(".") for w in text.lower().split()]
+
+
+def gleu(candidate: str, references: list[str]) -> float:
+    """promptfoo's calculateGleuScore: min(precision, recall) over all 1-4-grams, best reference."""
+    cand = _gleu_words(candidate)
+    if not cand:
+        return 0.0
+    best = 0.0
+    for reference in references:
+        ref = _gleu_words(reference)
+        if ref == cand:
+            return 1.0
+        matches = cand_total = ref_total = 0
+        for n in range(1, 5):
+            cg, rg = Counter(_ngrams(cand, n)), Counter(_ngrams(ref, n))
+            matches += sum(min(c, rg[g]) for g, c in cg.items())
+            cand_total += sum(cg.values())
+            ref_total += sum(rg.values())
+        if cand_total and ref_total:
+            best = max(best, min(matches / cand_total, matches / ref_total))
+    return best
+
+
+# ---------------------------------------------------------------- METEOR
+
+_stemmer: Callable[[str], str] | None = None
+
+
+def _stem(word: str) -> str:
+    global _stemmer
+    if _stemmer is None:
+        from nltk.stem.porter import PorterStemmer  # lazy: nltk is slow to import
+
+        _stemmer = PorterStemmer(mode=PorterStemmer.ORIGINAL_ALGORITHM).stem
+    stem: str = _stemmer(word)
+    return stem
+
+
+def _match(
+    cand: list[tuple[int, str]], ref: list[tuple[int, str]]
+) -> tuple[list[tuple[int, int]], list[tuple[int, str]], list[tuple[int, str]]]:
+    """Greedy matching from the end, as promptfoo's matchExactEnums does."""
+    cand, ref = list(cand), list(ref)
+    pairs: list[tuple[int, int]] = []
+    for i in range(len(cand) - 1, -1, -1):
+        for j in range(len(ref) - 1, -1, -1):
+            if cand[i][1] == ref[j][1]:
+                pairs.append((cand[i][0], ref[j][0]))
+                del cand[i]
+                del ref[j]
+                break
+    return pairs, cand, ref
+
+
+def _meteor_single(
+    reference: list[str], candidate: list[str], alpha: float, beta: float, gamma: float
+) -> float:
+    cand = [(i, w.lower()) for i, w in enumerate(candidate)]
+    ref = [(i, w.lower()) for i, w in enumerate(reference)]
+    exact, cand_left, ref_left = _match(cand, ref)
+    stemmed, _, _ = _match(
+        [(i, _stem(w)) for i, w in cand_left], [(i, _stem(w)) for i, w in ref_left]
+    )
+    matches = sorted(exact + stemmed)
+    if not matches or not cand or not ref:
+        return 0.0
+    precision = len(matches) / len(cand)
+    recall = len(matches) / len(ref)
+    denominator = alpha * precision + (1 - alpha) * recall
+    if denominator == 0:
+        return 0.0
+    fmean = precision * recall / denominator
+    chunks = 1 + sum(
+        1 for (c0, r0), (c1, r1) in itertools.pairwise(matches) if c1 != c0 + 1 or r1 != r0 + 1
+    )
+    penalty: float = gamma * (chunks / len(matches)) ** beta
+    return (1 - penalty) * fmean
+
+
+def meteor(
+    candidate: str,
+    references: list[str],
+    *,
+    alpha: float = 0.9,
+    beta: float = 3.0,
+    gamma: float = 0.5,
+) -> float:
+    """promptfoo's METEOR (exact, then Porter-stem matches, fragmentation penalty), without its
+    third stage, WordNet synonyms: WordNet data is not available offline here, so scores can be
+    lower than promptfoo's when the output uses synonyms of the reference's words."""
+    if not candidate:
+        return 0.0
+
+    def words(text: str) -> list[str]:
+        return [w.rstrip(".") for w in re.split(r"\s+", text)]
+
+    cand = words(candidate)
+    return max(_meteor_single(words(r), cand, alpha, beta, gamma) for r in references)
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _scored(inp: CheckInput, name: str, score: float, threshold: float) -> GradingResult:
+    passed = (score >= threshold) != inp.inverse
+    shown = 1 - score if inp.inverse else score
+    rel = ">=" if score >= threshold else "<"
+    reason = f"{name} score {score:.4f} {rel} threshold {threshold:g}"
+    if not passed:
+        reason = f"{reason}; expected {'<' if inp.inverse else '>='} threshold"
+    return inp.result(passed, reason, score=shown)
+
+
+def _threshold(inp: CheckInput, default: float) -> float:
+    threshold = inp.assertion.threshold
+    return default if threshold is None else threshold
+
+
+def check_rouge_n(inp: CheckInput) -> GradingResult:
+    if not isinstance(inp.value, str):
+        raise ValueError('"rouge-n" assertion type must be a string value')
+    # js-rouge throws on empty text; an empty output scores nothing
+    score = rouge_n(inp.text, inp.value) if inp.text and inp.value else 0.0
+    return _scored(inp, "ROUGE-N", score, _threshold(inp, 0.75))
+
+
+def check_bleu(inp: CheckInput) -> GradingResult:
+    return _scored(inp, "BLEU", bleu(inp.text, _references(inp)), _threshold(inp, 0.5))
+
+
+def check_gleu(inp: CheckInput) -> GradingResult:
+    return _scored(inp, "GLEU", gleu(inp.text, _references(inp)), _threshold(inp, 0.5))
+
+
+def check_meteor(inp: CheckInput) -> GradingResult:
+    cfg: dict[str, Any] = inp.assertion.config
+    score = meteor(
+        inp.text,
+        _references(inp),
+        alpha=float(cfg.get("alpha", 0.9)),
+        beta=float(cfg.get("beta", 3.0)),
+        gamma=float(cfg.get("gamma", 0.5)),
+    )
+    return _scored(inp, "METEOR", score, _threshold(inp, 0.5))

@@ -1,0 +1,139 @@
+"""Converting between TrialResult and table rows, and JSON encoding. Hot path: keep cheap."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from promptyard.core.types import GradingResult, TokenUsage, TrialResult
+
+_dumps = json.JSONEncoder(allow_nan=False, default=str).encode
+_dumps_lax = json.JSONEncoder(default=str).encode
+
+
+def json_dumps(value: Any) -> str:
+    """JSON for a JSON column. Never refuses a value: unknown objects become their str(),
+    and NaN/Infinity (which PostgreSQL's json rejects) become null, as in JavaScript."""
+    try:
+        return _dumps(value)
+    except ValueError:
+        pass
+    try:
+        return _dumps_lax(_finite(value))
+    except (ValueError, RecursionError):  # a circular structure: keep what can be shown
+        return _dumps(repr(value))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def trial_row(t: TrialResult, clean: Any = None) -> dict[str, Any]:
+    """The trials row for `t`, JSON columns already encoded (None stays SQL NULL).
+
+    `clean` fixes text for backends that refuse some characters.
+    """
+    g = t.grading
+    out, raw = t.output, t.raw
+    u = t.usage
+    prompt, description, error = t.prompt, t.description, t.error
+    if clean is not None:
+        prompt, description, error = clean(prompt), clean(description), clean(error)
+    return {
+        "run_id": t.run_id,
+        "idx": t.index,
+        "case_index": t.case_index,
+        "case_id": t.case_id,
+        "prompt_id": t.prompt_id,
+        "prompt_label": t.prompt_label,
+        "provider_id": t.provider_id,
+        "provider_label": t.provider_label,
+        "sample": t.sample,
+        "description": description,
+        "vars": json_dumps(t.vars),
+        "prompt": prompt,
+        "output": None if out is None else json_dumps(out),
+        "error": error,
+        "grading": None if g is None else json_dumps(g.to_dict()),
+        "success": t.success,
+        "score": t.score,
+        "latency_ms": t.latency_ms,
+        "cost": t.cost,
+        "prompt_tokens": u.prompt,
+        "completion_tokens": u.completion,
+        "total_tokens": u.total,
+        "cached_tokens": u.cached,
+        "cached": t.cached,
+        "raw": None if raw is None else json_dumps(raw),
+        "created_at": t.created_at,
+    }
+
+
+def score_rows(t: TrialResult, clean: Any = None) -> list[dict[str, Any]]:
+    """One scores row per component verdict (or the verdict itself if it has none)."""
+    g = t.grading
+    if g is None:
+        return []
+    parts: Sequence[GradingResult] = g.component_results or ([g] if g.assertion else [])
+    rows = []
+    for pos, c in enumerate(parts):
+        a = c.assertion
+        metric = a.metric if a is not None else None
+        rows.append(
+            {
+                "run_id": t.run_id,
+                "trial_index": t.index,
+                "position": pos,
+                "assertion_type": None if a is None else a.type,
+                "passed": c.passed,
+                "score": c.score,
+                "reason": c.reason if clean is None else clean(c.reason),
+                "metric": metric,
+            }
+        )
+    return rows
+
+
+def trial_from_row(r: Any) -> TrialResult:
+    """A TrialResult from a trials row (a Row with the columns of schema.trials)."""
+    g = r.grading
+    return TrialResult(
+        run_id=r.run_id,
+        index=r.idx,
+        case_index=r.case_index,
+        case_id=r.case_id,
+        prompt_id=r.prompt_id,
+        prompt_label=r.prompt_label,
+        provider_id=r.provider_id,
+        provider_label=r.provider_label,
+        sample=r.sample,
+        description=r.description,
+        vars=r.vars,
+        prompt=r.prompt,
+        output=r.output,
+        error=r.error,
+        grading=None if g is None else GradingResult.from_dict(g),
+        success=bool(r.success),
+        score=r.score,
+        latency_ms=r.latency_ms,
+        cost=r.cost,
+        usage=TokenUsage(r.prompt_tokens, r.completion_tokens, r.total_tokens, r.cached_tokens),
+        cached=bool(r.cached),
+        raw=r.raw,
+        created_at=r.created_at,
+    )
+
+
+def strip_nul(s: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL; JSON columns can (as \\u0000), text columns cannot."""
+    if s is None or "\x00" not in s:
+        return s
+    return s.replace("\x00", "\ufffd")

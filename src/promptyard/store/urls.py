@@ -1,0 +1,33 @@
+"""Database URLs: the default location, and normalising what users type.
+
+Kept free of SQLAlchemy imports so callers (CLI, settings) can use it cheaply.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_VAR = "PROMPTYARD_DATABASE_URL"
+
+
+def default_database_url(project_dir: str) -> str:
+    """$PROMPTYARD_DATABASE_URL if set, else SQLite at <project_dir>/.promptyard/promptyard.db."""
+    url = os.environ.get(ENV_VAR, "").strip()
+    if url:
+        return normalize_url(url)
+    path = Path(project_dir).expanduser().resolve() / ".promptyard" / "promptyard.db"
+    return f"sqlite:///{path}"
+
+
+def normalize_url(url: str) -> str:
+    """Pick the psycopg (v3) driver for bare PostgreSQL URLs; treat a bare path as SQLite."""
+    url = url.strip()
+    if "://" not in url:
+        if url == ":memory:":
+            return "sqlite://"
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    scheme, rest = url.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return url
