@@ -1,4 +1,4 @@
-"""Shared integration fixtures: the local LLM stub server on 127.0.0.1 at a random port."""
+"""Shared fixtures: the local LLM stub server on 127.0.0.1 at a random port."""
 
 from __future__ import annotations
 
