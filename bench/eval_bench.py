@@ -131,7 +131,13 @@ def run_child(args: list[str], cwd: Path) -> tuple[float, float, float, int]:
 
 
 def measure_eval(
-    name: str, cases: int, latency_ms: int, concurrency: int, *, cached_rerun: bool = False
+    name: str,
+    cases: int,
+    latency_ms: int,
+    concurrency: int,
+    *,
+    cached_rerun: bool = False,
+    gate: bool = True,
 ) -> Measurement:
     with tempfile.TemporaryDirectory() as tmp, stub_server(latency_ms) as base_url:
         project = Path(tmp)
@@ -150,7 +156,7 @@ def measure_eval(
         else:
             args.append("--no-cache")
         wall, cpu, rss, code = _in_fresh_process(args, project)
-    limit = None if cached_rerun else cases * latency_ms / 1000 / concurrency + 1
+    limit = cases * latency_ms / 1000 / concurrency + 1 if gate else None
     return Measurement(name, cases, wall, cpu, rss, code, limit)
 
 
@@ -187,10 +193,12 @@ def main() -> None:
     for n in sizes:
         results.append(measure_eval(f"eval {n} cases, 200 ms, -j 64", n, 200, 64))
         print(results[-1].line(), flush=True)
-    results.append(measure_eval("cached re-run 1000 cases", 1000, 200, 64, cached_rerun=True))
+    results.append(
+        measure_eval("cached re-run 1000 cases", 1000, 200, 64, cached_rerun=True, gate=False)
+    )
     print(results[-1].line(), flush=True)
     big = 10_000 if args.quick else 100_000
-    results.append(measure_eval(f"eval {big:,} cases, 1 ms, -j 64 (RSS)", big, 1, 64))
+    results.append(measure_eval(f"eval {big:,} cases, 1 ms, -j 64 (RSS)", big, 1, 64, gate=False))
     print(results[-1].line(), flush=True)
     print()
     for m in results:
