@@ -109,6 +109,8 @@ async def evaluate_async(
         if config is None:
             raise ValueError("give a config or a spec")
         spec = load_spec(config, base_dir=base_dir, request=request)
+    if not settings.cache and (request is None or request.cache is None):
+        spec.options.cache = False  # PROMPTYARD_CACHE=false, unless the caller says otherwise
     grader = Grader(
         base_dir=spec.base_dir,
         allow_python=settings.allow_python,
@@ -121,9 +123,12 @@ async def evaluate_async(
     for provider_spec in spec.providers:
         check_credentials(provider_spec)
     url = database_url or settings.database_url or default_database_url(spec.base_dir)
-    providers = [create_provider(p, base_dir=spec.base_dir) for p in spec.providers]
     store = await asyncio.to_thread(Store.open, url)
+    providers = []
     try:
+        # Inside the try: a bad second provider must not leak the first one's connections.
+        for provider_spec in spec.providers:
+            providers.append(create_provider(provider_spec, base_dir=spec.base_dir))
         runner = EvalRunner(
             spec,
             providers=providers,

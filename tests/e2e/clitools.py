@@ -134,13 +134,7 @@ class Project:
     ) -> Path:
         """Write a config; `tests` and the others are YAML bodies indented under their key."""
         providers = providers if providers is not None else provider_yaml(self.stub.base_url)
-        text = (
-            "description: e2e\n"
-            f"prompts:\n{prompts}"
-            f"providers:\n{providers}"
-            f"{extra}"
-            f"tests:\n{tests}"
-        )
+        text = f"description: e2e\nprompts:\n{prompts}providers:\n{providers}{extra}tests:\n{tests}"
         return self.write(name, text)
 
     def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliResult:

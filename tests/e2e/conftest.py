@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from bench.stub_server import StubServer
-
 from tests.e2e.clitools import Project
 
 

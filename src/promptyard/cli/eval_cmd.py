@@ -13,6 +13,7 @@ import typer
 
 EXIT_FAILED_TESTS = 100  # promptfoo's exit code when any test fails
 EXIT_ERROR = 1
+EXIT_CANCELLED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 def eval_command(
@@ -56,24 +57,29 @@ def eval_command(
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Print every trial.")] = False,
 ) -> None:
     """Evaluate prompts x providers x test cases and print what passed, cost and latency."""
-    from rich.console import Console
-
     from promptyard.cli import render
     from promptyard.errors import PromptyardError
     from promptyard.library import EvalRequest, evaluate_async, load_spec
     from promptyard.reports.export import format_for_path
 
     console = render.make_console()
-    errors = Console(stderr=True)
     for path in output or []:
         try:
             format_for_path(path)
         except ValueError as exc:
-            errors.print(f"[red]Error:[/red] {exc}")
+            render.print_error(exc)
             raise typer.Exit(EXIT_ERROR) from None
     if pass_rate_threshold is not None and not 0 <= pass_rate_threshold <= 100:
-        errors.print("[red]Error:[/red] --pass-rate-threshold must be between 0 and 100")
+        render.print_error("--pass-rate-threshold must be between 0 and 100")
         raise typer.Exit(EXIT_ERROR)
+    if filter_pattern:
+        import re
+
+        try:
+            re.compile(filter_pattern)
+        except re.error as exc:
+            render.print_error(f"--filter-pattern {filter_pattern!r} is not a valid regex: {exc}")
+            raise typer.Exit(EXIT_ERROR) from None
     request = EvalRequest(
         max_concurrency=max_concurrency,
         repeat=repeat,
@@ -88,13 +94,20 @@ def eval_command(
         progress = render.TrialProgress(console, enabled=not no_progress, verbose=verbose)
         result = asyncio.run(_run(spec, database_url, progress, evaluate_async))
     except PromptyardError as exc:
-        errors.print(f"[red]Error:[/red] {render.escape(str(exc))}")
+        render.print_error(exc)
         raise typer.Exit(EXIT_ERROR) from None
+    except KeyboardInterrupt:  # Ctrl-C while loading, before the run (and its handler) began
+        render.print_error("interrupted before the run started; nothing was stored")
+        raise typer.Exit(EXIT_CANCELLED) from None
     render.print_summary(console, result.summary, progress.failures)
     console.print(f"Run [bold]{result.run_id}[/bold] ({result.status}) saved.")
     for path in output or []:
-        _export(result.database_url, result.run_id, path)
-        console.print(f"Wrote {path}")
+        try:
+            _export(result.database_url, result.run_id, path)
+        except (OSError, PromptyardError) as exc:
+            render.print_error(f"cannot write {str(path)!r}: {exc}")
+            raise typer.Exit(EXIT_ERROR) from None
+        console.print(f"Wrote {render.escape(str(path))}")
     raise typer.Exit(_exit_code(result.summary, result.status, pass_rate_threshold))
 
 
@@ -104,7 +117,7 @@ async def _run(spec: Any, database_url: str | None, progress: Any, evaluate_asyn
 
     def stop() -> None:
         if cancel.is_set():  # a second Ctrl-C: stop waiting for in-flight work
-            sys.exit(130)
+            sys.exit(EXIT_CANCELLED)
         progress.note("Stopping: finished results are kept. Ctrl-C again to quit now.")
         cancel.set()
 
@@ -141,7 +154,7 @@ def _export(database_url: str, run_id: str, path: Path) -> None:
 
 def _exit_code(summary: dict[str, Any], status: str, threshold: float | None) -> int:
     if status == "cancelled":
-        return 130
+        return EXIT_CANCELLED
     total = summary.get("total", 0)
     passed = summary.get("passed", 0)
     if threshold is not None:

@@ -23,10 +23,9 @@ def init_command(
     names = sorted(p.name for p in scaffold.iterdir() if p.is_file() and p.name[0] not in "._")
     clashes = [n for n in names if (directory / n).exists()]
     if clashes and not force:
-        Console(stderr=True).print(
-            f"[red]Error:[/red] {', '.join(clashes)} already exist in {directory} "
-            "(use --force to overwrite)"
-        )
+        from promptyard.cli.render import print_error
+
+        print_error(f"{', '.join(clashes)} already exist in {directory} (use --force to overwrite)")
         raise typer.Exit(1)
     for name in names:
         (directory / name).write_text((scaffold / name).read_text(encoding="utf-8"), "utf-8")

@@ -28,6 +28,12 @@ def escape(text: str) -> str:
     return _escape(text)
 
 
+def print_error(message: object) -> None:
+    """`Error: message` on stderr, unwrapped (so it greps and copies whole) and unmarked-up
+    (messages quote user text such as `tests[2]`, which rich would read as markup)."""
+    Console(stderr=True, soft_wrap=True).print(f"[red]Error:[/red] {escape(str(message))}")
+
+
 class TrialProgress:
     """Follows a run: a progress bar, per-trial lines with -v, and the first failures."""
 
@@ -131,6 +137,10 @@ def print_summary(console: Console, summary: dict[str, Any], failures: list[Tria
             f"[yellow]{len(flaky)} flaky case(s): verdict differs across samples.[/yellow]"
         )
     total, passed = summary.get("total", 0), summary.get("passed", 0)
+    planned = summary.get("planned")
+    if summary.get("status") == "cancelled" and planned is not None:
+        # Otherwise "4/4 passed" reads as a complete success.
+        console.print(f"[yellow]Cancelled: {total} of {planned} planned trials finished.[/yellow]")
     console.print(
         f"[bold]{passed}/{total} passed[/bold] "
         f"({100 * summary.get('pass_rate', 0):.1f}%), {summary.get('failed', 0)} failed, "

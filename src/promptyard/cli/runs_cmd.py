@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -24,8 +25,7 @@ ProjectOption = Annotated[
 
 @contextlib.contextmanager
 def _open_store(database_url: str | None, project: Path) -> Iterator[Store]:
-    from rich.console import Console
-
+    from promptyard.cli.render import print_error
     from promptyard.errors import PromptyardError
     from promptyard.settings import load_settings
     from promptyard.store import Store, default_database_url
@@ -34,12 +34,12 @@ def _open_store(database_url: str | None, project: Path) -> Iterator[Store]:
     try:
         store = Store.open(url)
     except PromptyardError as exc:
-        Console(stderr=True).print(f"[red]Error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(1) from None
     try:
         yield store
     except PromptyardError as exc:
-        Console(stderr=True).print(f"[red]Error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(1) from None
     finally:
         store.close()
@@ -52,14 +52,16 @@ def list_runs(
     project: ProjectOption = Path("."),
 ) -> None:
     """Stored runs, newest first."""
-    from rich.console import Console
     from rich.table import Table
+
+    from promptyard.cli import render
 
     with _open_store(database_url, project) as store:
         runs = store.list_runs(limit=limit)
-    table = Table(title="Runs")
+    table = Table(title="Runs", title_justify="left")
     for column in ("id", "created", "status", "description", "trials", "pass rate", "cost"):
-        table.add_column(column)
+        # Ids and dates are what users copy: never wrap or cut them.
+        table.add_column(column, no_wrap=column != "description")
     for run in runs:
         summary = run.summary or {}
         table.add_row(
@@ -71,7 +73,7 @@ def list_runs(
             f"{100 * summary['pass_rate']:.1f}%" if "pass_rate" in summary else "-",
             f"${summary.get('cost', 0):.6f}" if summary else "-",
         )
-    Console().print(table)
+    render.make_console().print(table)
 
 
 @runs_app.command("show")
@@ -81,11 +83,9 @@ def show_run(
     project: ProjectOption = Path("."),
 ) -> None:
     """One run's summary and its failures."""
-    from rich.console import Console
-
     from promptyard.cli import render
 
-    console = Console()
+    console = render.make_console()
     with _open_store(database_url, project) as store:
         run = store.get_run(run_id)
         failures = [t for t in store.iter_trials(run.id) if not t.success][
@@ -107,19 +107,33 @@ def export_command(
     project: ProjectOption = Path("."),
 ) -> None:
     """Export a stored run (format from --format or the output file's extension)."""
-    from rich.console import Console
-
+    from promptyard.cli.render import print_error
     from promptyard.reports.export import FORMATS, export_run, format_for_path
 
-    errors = Console(stderr=True)
     try:
         chosen = fmt or (format_for_path(output) if output else "json")
     except ValueError as exc:
-        errors.print(f"[red]Error:[/red] {exc}")
+        print_error(exc)
         raise typer.Exit(1) from None
     if chosen not in FORMATS:
-        errors.print(f"[red]Error:[/red] unknown format {chosen!r} (use {', '.join(FORMATS)})")
+        print_error(f"unknown format {chosen!r} (use {', '.join(FORMATS)})")
         raise typer.Exit(1)
     with _open_store(database_url, project) as store:
         run = store.get_run(run_id)
-        export_run(run, store.iter_trials(run.id), output or "-", chosen)
+        try:
+            export_run(run, store.iter_trials(run.id), output or "-", chosen)
+            sys.stdout.flush()  # a closed pipe must fail here, not in the exit-time flush
+        except BrokenPipeError:  # `promptyard export X | head`: the reader has had enough
+            _silence_stdout()
+        except OSError as exc:
+            print_error(f"cannot write {output!r}: {exc}")
+            raise typer.Exit(1) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

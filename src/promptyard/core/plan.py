@@ -6,11 +6,13 @@ re-runs of the same spec (resume and cache rely on that).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from promptyard.core.hashing import content_hash
 from promptyard.core.types import EvalSpec, PromptTemplate, ProviderSpec, TestCase
+from promptyard.errors import ConfigError
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,10 +61,15 @@ def select_tests(
     """promptfoo's --filter-pattern (regex on the description) and --filter-first-n."""
     selected = tests
     if pattern:
-        import re
-
-        regex = re.compile(pattern)
+        try:
+            regex = re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(
+                f"not a valid regular expression: {exc}", field="filter_pattern"
+            ) from None
         selected = [t for t in selected if regex.search(t.description or "")]
     if first_n is not None:
+        if first_n < 0:
+            raise ConfigError("must not be negative", field="filter_first_n")
         selected = selected[:first_n]
     return selected

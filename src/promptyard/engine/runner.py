@@ -23,7 +23,7 @@ from typing import Any
 
 from promptyard.core.hashing import content_hash
 from promptyard.core.plan import PlannedTrial, plan_trials, trial_count
-from promptyard.core.prompts import render_prompt
+from promptyard.core.prompts import missing_variables, render_prompt
 from promptyard.core.types import (
     Completion,
     CompletionRequest,
@@ -40,6 +40,7 @@ from promptyard.providers.policy import CallPolicy
 log = logging.getLogger(__name__)
 
 CHUNK = 128  # trials rendered and cache-checked per store read
+MAX_BATCH = 512  # finished trials per commit: bounds the writer's memory when it falls behind
 
 TrialSink = Callable[[TrialResult], None]
 
@@ -106,6 +107,7 @@ class EvalRunner:
         self.summary = SummaryBuilder(repeat=spec.options.repeat)
         self._kept: list[TrialResult] = []
         self._identities = [_cache_identity(p) for p in self.providers]
+        self._labels = column_labels([p.name for p in spec.providers])
         self._policies = [
             CallPolicy.from_config(p, s.config, spec.options, where=s.where)
             for p, s in zip(self.providers, spec.providers, strict=True)
@@ -121,7 +123,10 @@ class EvalRunner:
             config=self.spec.raw_config,
             created_at=started,
             prompts=[{"id": p.id, "label": p.label, "raw": p.text} for p in self.spec.prompts],
-            providers=[{"id": p.id, "label": p.name} for p in self.spec.providers],
+            providers=[
+                {"id": p.id, "label": label}
+                for p, label in zip(self.spec.providers, self._labels, strict=True)
+            ],
             project=self.project,
         )
         t0 = time.perf_counter()
@@ -129,7 +134,10 @@ class EvalRunner:
         try:
             await self._pipeline()
         except asyncio.CancelledError:
-            status = "cancelled"
+            # The task running us was cancelled (Ctrl-C, a server shutdown): record the run,
+            # then let the cancellation go on, as asyncio requires.
+            await self._finish("cancelled", started, t0)
+            raise
         except BaseException:
             status = "failed"
             await self._finish(status, started, t0)
@@ -137,6 +145,7 @@ class EvalRunner:
         if self.cancel.is_set():
             status = "cancelled"
         summary = await self._finish(status, started, t0)
+        self._kept.sort(key=_by_index)  # the writer sees trials in finishing order
         return RunOutcome(self.run_id, status, summary, started, utc_now(), self._kept)
 
     async def _finish(self, status: str, started: str, t0: float) -> dict[str, Any]:
@@ -155,33 +164,45 @@ class EvalRunner:
         return summary
 
     def _preflight(self) -> None:
-        """Render each prompt with the first case so a typo stops the run before any call."""
-        if not self.spec.tests:
-            return
+        """Stop before any call when a test lacks a variable its prompt reads.
+
+        A static check of every (prompt, test) pair is cheap; only a pair that seems to miss a
+        name is rendered, which raises TemplateError naming the variable and the test (a name
+        read only inside an unrendered `{% if %}` branch is fine and renders).
+        """
         for prompt in self.spec.prompts:
-            render_prompt(prompt, self.spec.tests[0])
+            for test in self.spec.tests:
+                if missing_variables(prompt, test):
+                    render_prompt(prompt, test)
 
     async def _pipeline(self) -> None:
         concurrency = 1 if self.spec.options.delay_ms else self.spec.options.max_concurrency
         work: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=max(2 * concurrency, CHUNK))
-        done: asyncio.Queue[_Done | None] = asyncio.Queue()
+        # Bounded too: when the store is slower than the providers, workers wait for it
+        # instead of piling finished trials up in memory.
+        done: asyncio.Queue[_Done | None] = asyncio.Queue(maxsize=max(2 * concurrency, MAX_BATCH))
         writer = asyncio.create_task(self._writer(done))
         workers = [asyncio.create_task(self._worker(work, done)) for _ in range(concurrency)]
         producer = asyncio.create_task(self._producer(work, concurrency))
         main: asyncio.Future[Any] = asyncio.gather(producer, *workers)
         cancel_wait: asyncio.Future[Any] = asyncio.ensure_future(self.cancel.wait())
         try:
+            # The writer is watched too: if the store fails (or on_trial raises), workers would
+            # otherwise wait forever on the full `done` queue.
             finished, _ = await asyncio.wait(
-                {main, cancel_wait}, return_when=asyncio.FIRST_COMPLETED
+                {main, cancel_wait, writer}, return_when=asyncio.FIRST_COMPLETED
             )
             if main in finished:
                 main.result()  # re-raise a bug in the engine itself
+            elif writer in finished:
+                writer.result()
         finally:
             cancel_wait.cancel()
             for task in (producer, *workers):
                 task.cancel()
             await asyncio.gather(main, return_exceptions=True)
-            await done.put(None)
+            if not writer.done():
+                await done.put(None)
             await writer
 
     async def _producer(self, work: asyncio.Queue[_Work | None], workers: int) -> None:
@@ -242,7 +263,7 @@ class EvalRunner:
             prompt_id=p.prompt.id,
             prompt_label=p.prompt.label,
             provider_id=p.provider.id,
-            provider_label=p.provider.name,
+            provider_label=self._labels[p.provider_index],
             sample=p.sample,
             description=p.test.description,
             vars=p.test.vars,
@@ -305,7 +326,7 @@ class EvalRunner:
         finished = False
         while not finished:
             batch = [await done.get()]
-            while not done.empty():
+            while len(batch) < MAX_BATCH and not done.empty():
                 batch.append(done.get_nowait())
             items = [d for d in batch if d is not None]
             finished = len(items) != len(batch)
@@ -324,6 +345,21 @@ class EvalRunner:
         fresh = {d.cache_key: d.fresh.to_dict() for d in items if d.cache_key and d.fresh}
         if fresh:
             self.store.cache_put_many(fresh)
+
+
+def column_labels(names: Sequence[str]) -> list[str]:
+    """Provider labels made unique ("id", "id #2", ...): the same model listed twice with
+    different settings must stay two columns in summaries and reports, not merge into one."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return out
+
+
+def _by_index(trial: TrialResult) -> int:
+    return trial.index
 
 
 def _cache_identity(provider: Provider) -> dict[str, Any] | None:

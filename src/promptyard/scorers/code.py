@@ -271,12 +271,21 @@ class CodeRunner:
         self._sources: dict[str, str] = {}
         self._tests = _TestJsonCache()
 
+    def start_js(self) -> None:
+        """Start the JavaScript sandbox's process now, without waiting for it."""
+        self._js.start()
+
+    @property
+    def js_pid(self) -> int | None:
+        """The JavaScript sandbox's process id, if it is running."""
+        return self._js.pid
+
     def close(self) -> None:
         self._js.close()
 
     # ---- assertions
 
-    def check_javascript(
+    async def check_javascript(
         self, assertion: Assertion, output: Any, ctx: GradingContext
     ) -> GradingResult:
         inverse = assertion.type.startswith("not-")
@@ -290,7 +299,7 @@ class CodeRunner:
                 result = _python_value_as_js(value)
             else:
                 fn_id = self._js_function(code, ref, _assertion_body)
-                result = self._js.call(fn_id, self._js_args(output, ctx, assertion))
+                result = await self._js.call(fn_id, self._js_args(output, ctx, assertion))
             return _js_verdict(assertion, result, inverse, code.rstrip())
         except JsError as exc:
             return _error_result(assertion, str(exc), plain=exc.kind != "error")
@@ -299,7 +308,9 @@ class CodeRunner:
         except Exception as exc:  # e.g. an output JSON cannot carry; never raise to the grader
             return _error_result(assertion, _unexpected(exc), plain=True)
 
-    def check_python(self, assertion: Assertion, output: Any, ctx: GradingContext) -> GradingResult:
+    async def check_python(
+        self, assertion: Assertion, output: Any, ctx: GradingContext
+    ) -> GradingResult:
         inverse = assertion.type.startswith("not-")
         code = assertion.value
         if not isinstance(code, str):
@@ -312,7 +323,7 @@ class CodeRunner:
             if ref is not None and is_js_file:
                 fn_id = self._js_function(code, ref, _assertion_body)
                 value = _js_value_as_python(
-                    self._js.call(fn_id, self._js_args(output, ctx, assertion))
+                    await self._js.call(fn_id, self._js_args(output, ctx, assertion))
                 )
             elif ref is not None:
                 value = self._run_python_ref(ref, "get_assert", output, ctx, assertion)
@@ -329,7 +340,7 @@ class CodeRunner:
 
     # ---- transforms
 
-    def transform(self, code: str, output: Any, ctx: GradingContext) -> Any:
+    async def transform(self, code: str, output: Any, ctx: GradingContext) -> Any:
         """Apply a transform (inline JS, file://x.js[:fn] or file://x.py[:fn]) to `output`.
         Raises ScorerError (SandboxLimitError for the time/memory limits) naming it."""
         label = _transform_label(code)
@@ -343,7 +354,7 @@ class CodeRunner:
             else:
                 fn_id = self._js_function(code, ref, _transform_body)
                 args = f"[{_dumps(output)},{_dumps(context)}]"
-                value = _transform_value(self._js.call(fn_id, args))
+                value = _transform_value(await self._js.call(fn_id, args))
         except JsError as exc:
             cls = SandboxLimitError if exc.kind in ("timeout", "memory") else ScorerError
             raise cls(f"Transform failed ({label}): {exc}") from None

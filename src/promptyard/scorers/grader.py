@@ -3,7 +3,10 @@
 Per trial the grader applies the test's transform, resolves each assertion's value (templates
 with the test vars, file:// references), runs its check, and aggregates with promptfoo's rules.
 Work that depends only on the assertion (type lookup, whether the value is a template) is done
-once and cached by assertion identity, since grade() runs thousands of times.
+once per distinct (type, value) and cached, since grade() runs thousands of times; shared
+defaultTest assertions and identical assertions of different cases share one entry.
+JavaScript runs in a child process that the grader starts as soon as validate() sees it needed,
+so its start overlaps the rest of start-up; its calls are awaited without blocking the loop.
 """
 
 from __future__ import annotations
@@ -34,11 +37,12 @@ _NO_ASSERTIONS = "No assertions"
 
 # How an assertion's value is resolved per trial.
 _STATIC, _TEMPLATE, _LIST, _FILE, _SCRIPT = range(5)
+_PREPARED_MAX = 4096  # distinct (type, value) pairs kept; the oldest go first
+_JS_EXTS = (".js", ".cjs", ".mjs")
 
 
 @dataclass(slots=True)
 class _Prepared:
-    assertion: Assertion  # kept so that the id() key cannot be reused by another object
     entry: AssertionType
     inverse: bool
     value_mode: int
@@ -60,7 +64,7 @@ class Grader:
         self._js_timeout_ms = js_timeout_ms
         self._js_max_memory_bytes = js_max_memory_bytes
         self._code: CodeRunner | None = None
-        self._prepared: dict[int, _Prepared] = {}
+        self._prepared: dict[tuple[str, str | int], _Prepared] = {}
 
     # ------------------------------------------------------------ load time
 
@@ -75,6 +79,8 @@ class Grader:
                 field=where,
             )
         check_value(assertion, entry, inverse, allow_python=self._allow_python)
+        if self._code is None and _wants_js(assertion, entry.name):
+            self.start_sandbox()
         if entry.name == ASSERT_SET:
             for child in assertion.assertions:
                 self.validate(child)
@@ -89,7 +95,7 @@ class Grader:
         transform = test.options.get("transform") or test.options.get("postprocess")
         if transform:
             try:
-                output = self._code_runner().transform(str(transform), ctx.output, ctx)
+                output = await self._code_runner().transform(str(transform), ctx.output, ctx)
             except Exception as exc:
                 msg = f"Test transform failed: {exc}"
                 return GradingResult(passed=False, score=0.0, reason=msg, error=msg)
@@ -120,22 +126,22 @@ class Grader:
             prep = self._prepare(assertion)
             output = ctx.output
             if assertion.transform:
-                output = self._code_runner().transform(assertion.transform, output, ctx)
+                output = await self._code_runner().transform(assertion.transform, output, ctx)
             entry = prep.entry
             if entry.needs_code:
                 # The runner reads the not- prefix itself (promptfoo's script result rules).
                 runner = self._code_runner()
                 if entry.name == "python":
-                    result = runner.check_python(assertion, output, ctx)
+                    result = await runner.check_python(assertion, output, ctx)
                 else:
-                    result = runner.check_javascript(assertion, output, ctx)
+                    result = await runner.check_javascript(assertion, output, ctx)
             elif entry.check is None:
                 raise ConfigError(
                     f"{entry.name!r} needs a grading model, and no model grader is wired into"
                     " this grader"
                 )
             else:
-                value = self._value(prep, output, ctx)
+                value = await self._value(prep, assertion.value, output, ctx)
                 inp = CheckInput(assertion, value, output, coerce_string(output), prep.inverse, ctx)
                 outcome = entry.check(inp)
                 result = await outcome if inspect.isawaitable(outcome) else outcome
@@ -149,30 +155,38 @@ class Grader:
         return result
 
     def _prepare(self, assertion: Assertion) -> _Prepared:
-        prep = self._prepared.get(id(assertion))
-        if prep is not None and prep.assertion is assertion:
+        value = assertion.value
+        # A string value decides the mode itself; other values only by being a list of
+        # strings (checked per call: such lists are short).
+        key: tuple[str, str | int]
+        if type(value) is str:
+            key = (assertion.type, value)
+        elif isinstance(value, list) and any(isinstance(v, str) for v in value):
+            key = (assertion.type, _LIST)
+        else:
+            key = (assertion.type, _STATIC)
+        prep = self._prepared.get(key)
+        if prep is not None:
             return prep
         entry, inverse = resolve_type(assertion.type, assertion.where)
-        value = assertion.value
         mode = _STATIC
         if isinstance(value, str):
             if value.startswith("file://") and not entry.needs_code:
                 mode = _SCRIPT if is_script_file(value) else _FILE
             elif is_template(value) and not entry.needs_code:
                 mode = _TEMPLATE
-        elif isinstance(value, list) and any(isinstance(v, str) for v in value):
+        elif key[1] == _LIST:
             mode = _LIST
-        prep = _Prepared(assertion, entry, inverse, mode)
-        if len(self._prepared) > 100_000:  # specs are bounded; this only guards a leak
-            self._prepared.clear()
-        self._prepared[id(assertion)] = prep
+        prep = _Prepared(entry, inverse, mode)
+        if len(self._prepared) >= _PREPARED_MAX:
+            del self._prepared[next(iter(self._prepared))]
+        self._prepared[key] = prep
         return prep
 
     def _base(self, ctx: GradingContext) -> str:
         return ctx.base_dir if ctx.base_dir not in ("", ".") else self._base_dir
 
-    def _value(self, prep: _Prepared, output: Any, ctx: GradingContext) -> Any:
-        value = prep.assertion.value
+    async def _value(self, prep: _Prepared, value: Any, output: Any, ctx: GradingContext) -> Any:
         mode = prep.value_mode
         if mode == _STATIC:
             return value
@@ -181,7 +195,7 @@ class Grader:
         if mode == _FILE:
             return load_file_value(value, self._base(ctx))
         if mode == _SCRIPT:
-            return self._script_value(value, output, ctx)
+            return await self._script_value(value, output, ctx)
         base = self._base(ctx)
         return [
             (load_file_value(v, base) if v.startswith("file://") else render(v, ctx.vars))
@@ -190,7 +204,7 @@ class Grader:
             for v in value
         ]
 
-    def _script_value(self, ref: str, output: Any, ctx: GradingContext) -> Any:
+    async def _script_value(self, ref: str, output: Any, ctx: GradingContext) -> Any:
         """file://x.py[:fn] / file://x.js[:fn] as a value: call it with (output, context) and
         compare against what it returns (promptfoo's valueFromScript; get_assert by default)."""
         path, _, fn = ref[len("file://") :].partition(":")
@@ -198,7 +212,7 @@ class Grader:
             fn = "get_assert"
         full = os.path.abspath(os.path.join(self._base(ctx), path))
         code = f"file://{full}" + (f":{fn}" if fn else "")
-        value = self._code_runner().transform(code, output, ctx)
+        value = await self._code_runner().transform(code, output, ctx)
         if isinstance(value, bool) or callable(value):
             raise ConfigError(
                 f"script {ref} returned a {type(value).__name__}; only javascript and python"
@@ -234,11 +248,49 @@ class Grader:
             )
         return self._code
 
+    def start_sandbox(self) -> None:
+        """Start the JavaScript sandbox process now, in the background (it takes ~0.1 s to
+        come up; no event loop needed). validate() calls it for the first assertion that
+        runs JavaScript; call it for test-level JS transforms, which validate() does not see."""
+        self._code_runner().start_js()
+
+    @property
+    def sandbox_pid(self) -> int | None:
+        """The JavaScript sandbox's process id while it runs (for measurements)."""
+        return self._code.js_pid if self._code is not None else None
+
     def close(self) -> None:
         if self._code is not None:
             self._code.close()
             self._code = None
         self._prepared.clear()
+
+
+def _runs_js(code: object) -> bool:
+    """Inline JavaScript, or a file:// reference to a .js/.cjs/.mjs file."""
+    if not isinstance(code, str):
+        return False
+    if not code.startswith("file://"):
+        return True
+    return _is_js_file(code)
+
+
+def _is_js_file(ref: str) -> bool:
+    path = ref[len("file://") :].lower()
+    head, colon, _ = path.rpartition(":")
+    if colon and head.endswith(_JS_EXTS):
+        path = head
+    return path.endswith(_JS_EXTS)
+
+
+def _wants_js(assertion: Assertion, name: str) -> bool:
+    """Whether grading this assertion may run JavaScript (to start the sandbox early)."""
+    if assertion.transform and _runs_js(assertion.transform):
+        return True
+    value = assertion.value
+    if name == "javascript":
+        return _runs_js(value)
+    return isinstance(value, str) and value.startswith("file://") and _is_js_file(value)
 
 
 def _failure(assertion: Assertion, exc: BaseException) -> GradingResult:
