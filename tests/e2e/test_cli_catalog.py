@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.e2e.clitools import run_cli
+
 from promptyard.providers import known_prefixes
 from promptyard.scorers import assertion_types
-from tests.e2e.clitools import run_cli
 
 
 def test_assertions_lists_every_registered_type(tmp_path: Path) -> None:
