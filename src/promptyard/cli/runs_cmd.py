@@ -73,7 +73,11 @@ def list_runs(
             f"{100 * summary['pass_rate']:.1f}%" if "pass_rate" in summary else "-",
             f"${summary.get('cost', 0):.6f}" if summary else "-",
         )
-    render.make_console().print(table)
+    console = render.make_console()
+    if not runs:
+        console.print("No runs yet. Start one with `promptyard eval`.")
+        return
+    console.print(table)
 
 
 @runs_app.command("show")

@@ -343,10 +343,8 @@ class JsSandbox:
         flags = FLAG_SOLO if req.solo else 0
         worker.outbuf += HEADER.pack(req.op, flags, req.id, len(req.payload))
         worker.outbuf += req.payload
-        if not worker.flush_scheduled and not worker.writer_on and worker.loop is not None:
-            # One write for every request made in this loop iteration.
-            worker.flush_scheduled = True
-            worker.loop.call_soon(self._flush, worker)
+        if not worker.writer_on and worker.loop is not None:
+            self._flush(worker)
         if worker.watchdog is None and worker.loop is not None:
             self._arm(worker)
 
@@ -397,6 +395,9 @@ class JsSandbox:
             if req is None:
                 if status == ST_READY:
                     worker.ready = True
+                    if worker.watchdog is not None:  # from the startup deadline to the call's
+                        worker.watchdog.cancel()
+                        self._arm(worker)
                 continue  # a reply for a request dropped when the loop changed
             if req.op == OP_CALL:
                 worker.calls_pending -= 1
