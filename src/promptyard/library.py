@@ -5,16 +5,20 @@ and server/): the one place outside those that picks the concrete store, provide
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptyard.core.plan import select_tests
 from promptyard.core.types import EvalSpec, TrialResult
 from promptyard.engine.runner import EvalRunner, TrialSink
 from promptyard.errors import ConfigError
 from promptyard.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from promptyard.store import Store
 
 
 @dataclass(slots=True)
@@ -102,7 +106,7 @@ async def evaluate_async(
     """Evaluate a config and keep the run in the store. See `evaluate` for the arguments."""
     from promptyard.providers import check_credentials, create_provider
     from promptyard.scorers import Grader
-    from promptyard.store import Store, default_database_url
+    from promptyard.store import default_database_url
 
     settings = settings or load_settings()
     if spec is None:
@@ -123,7 +127,9 @@ async def evaluate_async(
     for provider_spec in spec.providers:
         check_credentials(provider_spec)
     url = database_url or settings.database_url or default_database_url(spec.base_dir)
-    store = await asyncio.to_thread(Store.open, url)
+    store = _OpeningStore(url)
+    if not url.startswith("sqlite"):
+        store.wait()  # a network database: fail before any call if it is unreachable
     providers = []
     try:
         # Inside the try: a bad second provider must not leak the first one's connections.
@@ -138,6 +144,7 @@ async def evaluate_async(
             cancel=cancel,
             keep_trials=keep_trials,
         )
+        store.start()  # SQLite opens while the first calls are in flight
         outcome = await runner.run()
     finally:
         for provider in providers:
@@ -170,3 +177,66 @@ def evaluate(
             keep_trials=keep_trials,
         )
     )
+
+
+class _OpeningStore:
+    """The run's store, opened on a background thread.
+
+    Opening costs ~0.2 s of imports (SQLAlchemy) and I/O. Started once the providers are
+    ready, it overlaps the first round of calls, which do not need the store unless the
+    response cache is read. The engine only calls the store from worker threads
+    (asyncio.to_thread), where waiting for the open to finish is harmless.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._ready = threading.Event()
+        self._started = False
+        self._store: Store | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            threading.Thread(target=self._open, name="promptyard-store-open", daemon=True).start()
+
+    def wait(self) -> Store:
+        if not self._started:
+            self._started = True
+            self._open()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._store is not None
+        return self._store
+
+    def _open(self) -> None:
+        from promptyard.store import Store
+
+        try:
+            self._store = Store.open(self._url)
+        except BaseException as exc:  # re-raised by wait(), in the caller's thread
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    def create_run(self, **fields: Any) -> None:
+        self.wait().create_run(**fields)
+
+    def add_trials(self, trials: Sequence[TrialResult]) -> None:
+        self.wait().add_trials(trials)
+
+    def finish_run(self, run_id: str, **fields: Any) -> None:
+        self.wait().finish_run(run_id, **fields)
+
+    def cache_get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return self.wait().cache_get_many(keys)
+
+    def cache_put_many(self, items: Mapping[str, dict[str, Any]]) -> None:
+        self.wait().cache_put_many(items)
+
+    def close(self) -> None:
+        if self._started:
+            self._ready.wait()
+        if self._store is not None:
+            self._store.close()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+
 import typer
 
 from promptyard.cli import catalog_cmd, eval_cmd, init_cmd, runs_cmd
@@ -22,4 +26,20 @@ app.command("providers")(catalog_cmd.providers_command)
 
 
 def main() -> None:
-    app()
+    """Console-script entry point.
+
+    Every command closes its store, files and child processes before it returns, so the
+    process then exits at once instead of tearing down every imported module, which costs
+    0.2-0.3 s after an eval (the price catalog alone holds thousands of objects).
+    """
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):
+            sys.stderr.write(exc.code + "\n")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -70,6 +70,16 @@ class _Work:
 
 
 @dataclass(slots=True)
+class _Fetched:
+    """An answer that still has to be graded."""
+
+    work: _Work
+    trial: TrialResult
+    completion: Completion
+    fresh: Completion | None  # None when it came from the cache
+
+
+@dataclass(slots=True)
 class _Done:
     trial: TrialResult
     cache_key: str | None = None
@@ -106,6 +116,10 @@ class EvalRunner:
         self.total = trial_count(spec)
         self.summary = SummaryBuilder(repeat=spec.options.repeat)
         self._kept: list[TrialResult] = []
+        self._grading: set[asyncio.Task[None]] = set()
+        self._bug: BaseException | None = None  # an engine bug raised inside a grading task
+        self._started = ""
+        self._created = False
         self._identities = [_cache_identity(p) for p in self.providers]
         self._labels = column_labels([p.name for p in spec.providers])
         self._policies = [
@@ -114,25 +128,14 @@ class EvalRunner:
         ]
 
     async def run(self) -> RunOutcome:
-        started = utc_now()
+        started = self._started = utc_now()
         self._preflight()
-        await asyncio.to_thread(
-            self.store.create_run,
-            run_id=self.run_id,
-            description=self.spec.description,
-            config=self.spec.raw_config,
-            created_at=started,
-            prompts=[{"id": p.id, "label": p.label, "raw": p.text} for p in self.spec.prompts],
-            providers=[
-                {"id": p.id, "label": label}
-                for p, label in zip(self.spec.providers, self._labels, strict=True)
-            ],
-            project=self.project,
-        )
         t0 = time.perf_counter()
         status = "succeeded"
         try:
             await self._pipeline()
+            if self._bug is not None:
+                raise self._bug
         except asyncio.CancelledError:
             # The task running us was cancelled (Ctrl-C, a server shutdown): record the run,
             # then let the cancellation go on, as asyncio requires.
@@ -148,12 +151,29 @@ class EvalRunner:
         self._kept.sort(key=_by_index)  # the writer sees trials in finishing order
         return RunOutcome(self.run_id, status, summary, started, utc_now(), self._kept)
 
+    def _create_run(self) -> None:
+        self.store.create_run(
+            run_id=self.run_id,
+            description=self.spec.description,
+            config=self.spec.raw_config,
+            created_at=self._started,
+            prompts=[{"id": p.id, "label": p.label, "raw": p.text} for p in self.spec.prompts],
+            providers=[
+                {"id": p.id, "label": label}
+                for p, label in zip(self.spec.providers, self._labels, strict=True)
+            ],
+            project=self.project,
+        )
+        self._created = True
+
     async def _finish(self, status: str, started: str, t0: float) -> dict[str, Any]:
         summary = self.summary.to_dict()
         summary["status"] = status
         summary["duration_s"] = round(time.perf_counter() - t0, 3)
         summary["planned"] = self.total
         summary["started_at"] = started
+        if not self._created:  # the store failed before the run was recorded
+            return summary
         await asyncio.to_thread(
             self.store.finish_run,
             self.run_id,
@@ -182,7 +202,10 @@ class EvalRunner:
         # instead of piling finished trials up in memory.
         done: asyncio.Queue[_Done | None] = asyncio.Queue(maxsize=max(2 * concurrency, MAX_BATCH))
         writer = asyncio.create_task(self._writer(done))
-        workers = [asyncio.create_task(self._worker(work, done)) for _ in range(concurrency)]
+        grade_slots = asyncio.Semaphore(2 * concurrency)
+        workers = [
+            asyncio.create_task(self._worker(work, done, grade_slots)) for _ in range(concurrency)
+        ]
         producer = asyncio.create_task(self._producer(work, concurrency))
         main: asyncio.Future[Any] = asyncio.gather(producer, *workers)
         cancel_wait: asyncio.Future[Any] = asyncio.ensure_future(self.cancel.wait())
@@ -201,6 +224,12 @@ class EvalRunner:
             for task in (producer, *workers):
                 task.cancel()
             await asyncio.gather(main, return_exceptions=True)
+            # Answers already fetched are graded and kept, even on cancel, unless the writer
+            # is dead (then nothing can be kept, and grading tasks would wait on it forever).
+            if writer.done():
+                for task in self._grading:
+                    task.cancel()
+            await asyncio.gather(*self._grading, return_exceptions=True)
             if not writer.done():
                 await done.put(None)
             await writer
@@ -240,22 +269,39 @@ class EvalRunner:
             await work.put(w)
 
     async def _worker(
-        self, work: asyncio.Queue[_Work | None], done: asyncio.Queue[_Done | None]
+        self,
+        work: asyncio.Queue[_Work | None],
+        done: asyncio.Queue[_Done | None],
+        grade_slots: asyncio.Semaphore,
     ) -> None:
+        """Fetch answers; hand each to its own grading task and go straight on to the next
+        call, so a burst of answers does not hold the next requests back behind grading."""
         delay = self.spec.options.delay_ms / 1000.0
         while (item := await work.get()) is not None:
             if self.cancel.is_set():
                 return
-            result = await self._execute(item)
-            if result is None:  # cancelled mid-call: nothing finished, nothing to keep
+            fetched = await self._fetch(item)
+            if fetched is None:  # cancelled mid-call: nothing finished, nothing to keep
                 return
-            await done.put(result)
-            if delay and result.fresh is not None:
+            if isinstance(fetched, _Done):
+                await done.put(fetched)
+                continue
+            await grade_slots.acquire()
+            task = asyncio.create_task(self._grade(fetched, done, grade_slots))
+            self._grading.add(task)
+            task.add_done_callback(self._graded)
+            if delay and fetched.fresh is not None:
                 await asyncio.sleep(delay)
 
-    async def _execute(self, w: _Work) -> _Done | None:
+    def _graded(self, task: asyncio.Task[None]) -> None:
+        self._grading.discard(task)
+        if not task.cancelled() and task.exception() is not None and self._bug is None:
+            self._bug = task.exception()
+            self.cancel.set()  # stop feeding work; run() re-raises the bug
+
+    def _new_trial(self, w: _Work) -> TrialResult:
         p = w.planned
-        trial = TrialResult(
+        return TrialResult(
             run_id=self.run_id,
             index=p.index,
             case_index=p.case_index,
@@ -270,33 +316,48 @@ class EvalRunner:
             prompt=w.prompt,
             created_at=utc_now(),
         )
+
+    async def _fetch(self, w: _Work) -> _Fetched | _Done | None:
+        """The answer for one trial (cached or called); a finished _Done when it failed."""
+        trial = self._new_trial(w)
         if w.render_error is not None:
             trial.error = w.render_error
             return _Done(trial)
-        completion = w.cached
-        fresh = None
-        if completion is None:
-            request = CompletionRequest(
-                prompt=w.prompt,
-                messages=w.messages,
-                vars=p.test.vars,
-                sample=p.sample,
-                timeout_s=self.spec.options.timeout_s,
+        if w.cached is not None:
+            return _Fetched(w, trial, w.cached, None)
+        p = w.planned
+        request = CompletionRequest(
+            prompt=w.prompt,
+            messages=w.messages,
+            vars=p.test.vars,
+            sample=p.sample,
+            timeout_s=self.spec.options.timeout_s,
+        )
+        started = time.perf_counter()
+        try:
+            completion = await self._policies[p.provider_index].complete(
+                request, cancel=self.cancel
             )
-            started = time.perf_counter()
-            try:
-                completion = await self._policies[p.provider_index].complete(
-                    request, cancel=self.cancel
-                )
-            except RunCancelled:
-                return None
-            except PromptyardError as exc:
-                trial.error = str(exc)
-                trial.latency_ms = (time.perf_counter() - started) * 1000
-                return _Done(trial)
-            if not completion.latency_ms:
-                completion.latency_ms = (time.perf_counter() - started) * 1000
-            fresh = completion
+        except RunCancelled:
+            return None
+        except PromptyardError as exc:
+            trial.error = str(exc)
+            trial.latency_ms = (time.perf_counter() - started) * 1000
+            return _Done(trial)
+        if not completion.latency_ms:
+            completion.latency_ms = (time.perf_counter() - started) * 1000
+        return _Fetched(w, trial, completion, completion)
+
+    async def _grade(
+        self, f: _Fetched, done: asyncio.Queue[_Done | None], grade_slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            await done.put(await self._graded_trial(f))
+        finally:
+            grade_slots.release()
+
+    async def _graded_trial(self, f: _Fetched) -> _Done:
+        trial, completion, w = f.trial, f.completion, f.work
         trial.output = completion.output
         trial.usage = completion.usage
         trial.cost = completion.cost
@@ -306,23 +367,27 @@ class EvalRunner:
         ctx = GradingContext(
             output=completion.output,
             prompt=w.prompt,
-            vars=p.test.vars,
-            test=p.test,
-            provider_id=p.provider.id,
+            vars=w.planned.test.vars,
+            test=w.planned.test,
+            provider_id=w.planned.provider.id,
             completion=completion,
             base_dir=self.spec.base_dir,
         )
+        key = w.cache_key if f.fresh is not None else None
         try:
             grading = await self.grader.grade(ctx)
         except PromptyardError as exc:
             trial.error = f"grading failed: {exc}"
-            return _Done(trial, w.cache_key, fresh)
+            return _Done(trial, key, f.fresh)
         trial.grading = grading
         trial.success = grading.passed
         trial.score = grading.score
-        return _Done(trial, w.cache_key if fresh is not None else None, fresh)
+        return _Done(trial, key, f.fresh)
 
     async def _writer(self, done: asyncio.Queue[_Done | None]) -> None:
+        # The run is recorded here rather than before the pipeline starts, so that a store
+        # still opening (see library.py) overlaps the first calls instead of delaying them.
+        await asyncio.to_thread(self._create_run)
         finished = False
         while not finished:
             batch = [await done.get()]

@@ -75,6 +75,7 @@ class AnthropicProvider(BaseProvider):
 
     async def complete(self, request: CompletionRequest) -> Completion:
         client = self._get_client()
+        self.pricer.prefetch()
         system, messages = split_system(request)
         if self.config.get("system_prompt"):
             system = "\n\n".join(s for s in (str(self.config["system_prompt"]), system) if s)

@@ -62,6 +62,9 @@ class OpenAICompatProvider(BaseProvider):
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        # Import the HTTP client now, while the run is being set up: imported on the first
+        # call it would stall the event loop (~0.2 s) with the first requests in flight.
+        import aiohttp  # noqa: F401
 
     def needs_key(self) -> bool:
         return key_required(self.flavor, self.config)
@@ -104,6 +107,8 @@ class OpenAICompatProvider(BaseProvider):
 
     async def complete(self, request: CompletionRequest) -> Completion:
         import aiohttp
+
+        self.pricer.prefetch()
 
         if self._headers is None:
             self._headers = self._build_headers()

@@ -58,6 +58,7 @@ class OpenAISDKProvider(OpenAICompatProvider):
 
     async def complete(self, request: CompletionRequest) -> Completion:
         client = self._get_client()
+        self.pricer.prefetch()
         sdk = self._sdk
         seconds = float(self.config.get("timeout") or request.timeout_s)
         start = time.perf_counter()

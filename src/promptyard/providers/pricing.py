@@ -5,6 +5,7 @@ Called once per call, so every lookup is cached; genai-prices is imported on fir
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -33,7 +34,7 @@ def is_loopback(base_url: str | None) -> bool:
 class Pricer:
     """Prices usage for one provider; build once per provider, call per completion."""
 
-    __slots__ = ("_api_url", "_free", "_local_url", "_model", "_override", "_vendor")
+    __slots__ = ("_api_url", "_free", "_local_url", "_model", "_override", "_prefetch", "_vendor")
 
     def __init__(
         self,
@@ -52,6 +53,20 @@ class Pricer:
         # A vendor model served from a local URL (stub, proxy) keeps its vendor price; an
         # unknown model on loopback (llama.cpp behind `openai:`) is local and free.
         self._free = prefix in LOCAL_PREFIXES or (self._vendor is None and self._local_url)
+        complete_override = override is not None and None not in (override.input, override.output)
+        self._prefetch = not self._free and not complete_override
+
+    def prefetch(self) -> None:
+        """Start loading the price catalog in the background (idempotent).
+
+        Adapters call this as they send a request: importing genai-prices and reading its
+        snapshot costs ~0.2 s, which then overlaps the network wait instead of stalling the
+        event loop on the first answer or slowing start-up.
+        """
+        if self._prefetch:
+            self._prefetch = False
+            args = (self._vendor, self._api_url, self._model)
+            threading.Thread(target=_catalog_rates, args=args, daemon=True).start()
 
     def __call__(self, usage: TokenUsage) -> float | None:
         o = self._override
