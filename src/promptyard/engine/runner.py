@@ -120,6 +120,11 @@ class EvalRunner:
         self._bug: BaseException | None = None  # an engine bug raised inside a grading task
         self._started = ""
         self._created = False
+        # Set once the first wave of calls is out (or anything finished): the writer records
+        # the run only then, so a store still opening uses the network wait, not start-up.
+        self._wave_sent = asyncio.Event()
+        self._in_flight = 0
+        self._wave = 1
         self._identities = [_cache_identity(p) for p in self.providers]
         self._labels = column_labels([p.name for p in spec.providers])
         self._policies = [
@@ -203,6 +208,7 @@ class EvalRunner:
         done: asyncio.Queue[_Done | None] = asyncio.Queue(maxsize=max(2 * concurrency, MAX_BATCH))
         writer = asyncio.create_task(self._writer(done))
         grade_slots = asyncio.Semaphore(2 * concurrency)
+        self._wave = max(1, min(concurrency, self.total))
         workers = [
             asyncio.create_task(self._worker(work, done, grade_slots)) for _ in range(concurrency)
         ]
@@ -334,6 +340,9 @@ class EvalRunner:
             timeout_s=self.spec.options.timeout_s,
         )
         started = time.perf_counter()
+        self._in_flight += 1
+        if self._in_flight >= self._wave:
+            self._wave_sent.set()
         try:
             completion = await self._policies[p.provider_index].complete(
                 request, cancel=self.cancel
@@ -344,6 +353,9 @@ class EvalRunner:
             trial.error = str(exc)
             trial.latency_ms = (time.perf_counter() - started) * 1000
             return _Done(trial)
+        finally:
+            self._in_flight -= 1
+            self._wave_sent.set()  # an answer (or failure) came back: the wave is over
         if not completion.latency_ms:
             completion.latency_ms = (time.perf_counter() - started) * 1000
         return _Fetched(w, trial, completion, completion)
@@ -385,12 +397,19 @@ class EvalRunner:
         return _Done(trial, key, f.fresh)
 
     async def _writer(self, done: asyncio.Queue[_Done | None]) -> None:
-        # The run is recorded here rather than before the pipeline starts, so that a store
-        # still opening (see library.py) overlaps the first calls instead of delaying them.
+        # The run is recorded here, once the first calls are out, rather than before the
+        # pipeline starts: a store still opening (see library.py) then overlaps the network
+        # wait instead of delaying the first calls.
+        first = asyncio.ensure_future(done.get())
+        wave = asyncio.ensure_future(self._wave_sent.wait())
+        await asyncio.wait({first, wave}, return_when=asyncio.FIRST_COMPLETED)
+        wave.cancel()
         await asyncio.to_thread(self._create_run)
+        seed: list[_Done | None] = [await first]
         finished = False
         while not finished:
-            batch = [await done.get()]
+            batch = seed or [await done.get()]
+            seed = []
             while len(batch) < MAX_BATCH and not done.empty():
                 batch.append(done.get_nowait())
             items = [d for d in batch if d is not None]
