@@ -175,7 +175,8 @@ def _in_fresh_process(args: list[str], cwd: Path) -> tuple[float, float, float, 
         "import json,resource,subprocess,sys,time\n"
         "t=time.perf_counter();p=subprocess.run(sys.argv[1:],capture_output=True,text=True)\n"
         "w=time.perf_counter()-t;r=resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-        "sys.stderr.write(p.stderr[-3000:] if p.returncode not in (0,100) else '')\n"
+        "sys.stderr.write(p.stderr[-3000:] if p.returncode else '')\n"
+        "sys.stderr.write(p.stdout[-3000:] if p.returncode else '')\n"
         "print(json.dumps([w,r.ru_utime+r.ru_stime,r.ru_maxrss/1024,p.returncode]))\n"
     )
     out = subprocess.run(
