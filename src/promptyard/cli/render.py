@@ -20,7 +20,7 @@ def make_console() -> Console:
     """A console that stays wide enough for the summary table when output is piped."""
     console = Console()
     if not console.is_terminal:
-        console = Console(width=max(console.width, 140))
+        console = Console(width=max(console.width, 160))
     return console
 
 
@@ -104,7 +104,11 @@ def print_summary(console: Console, summary: dict[str, Any], failures: list[Tria
         "p50 ms",
         "p95 ms",
     ):
-        table.add_column(column, justify="left" if column in ("prompt", "provider") else "right")
+        if column in ("prompt", "provider"):
+            # One line per column: promptfoo-style labels ("v2: prompts/a.txt: You are…") are long.
+            table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=36)
+        else:
+            table.add_column(column, justify="right", no_wrap=True)
     for pair in summary.get("pairs", []):
         latency = pair["latency_ms"]
         cost = "?" if pair["cost_unknown"] and not pair["cost"] else f"{pair['cost']:.6f}"

@@ -19,7 +19,7 @@ from promptyard.project.source import Path, Source
 from promptyard.project.yamlio import load_structured, load_yaml
 
 FILE_PREFIX = "file://"
-_GLOB_CHARS = frozenset("*?[{")
+GLOB_CHARS = frozenset("*?[{")
 _BRACES = re.compile(r"\{([^{}]*,[^{}]*)\}")
 
 
@@ -61,7 +61,7 @@ class LoadContext:
         if not spec:
             src.fail(f"empty file reference for {what}", path)
         full = os.path.normpath(os.path.join(self.base_dir, os.path.expanduser(spec)))
-        if _GLOB_CHARS.intersection(spec):
+        if GLOB_CHARS.intersection(spec):
             found = {m for pat in _expand_braces(full) for m in glob.glob(pat, recursive=True)}
             matches = sorted(m for m in found if os.path.isfile(m))
             if not matches:

@@ -7,6 +7,7 @@ names the file, the line when known, and the field path.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path as FsPath
@@ -19,8 +20,11 @@ from promptyard.project.datasets import iter_test_file
 from promptyard.project.files import LoadContext
 from promptyard.project.prompts import load_prompts
 from promptyard.project.providers import load_profiles, load_providers
+from promptyard.project.refs import resolve_refs
 from promptyard.project.source import Path, Source, suggest, type_name
 from promptyard.project.yamlio import load_structured
+
+_log = logging.getLogger(__name__)
 
 CONFIG_NAMES = (
     "promptyard.yaml",
@@ -35,6 +39,8 @@ TOP_KEYS = (
     "scenarios", "evaluateOptions", "env",
     # harmless to us: kept in raw_config, otherwise ignored (docs/config.md says which)
     "outputPath", "tags", "metadata", "sharing", "writeLatestResults", "$schema",
+    # promptfoo's conventional home for `$ref` targets (assertionTemplates) is data only
+    "assertionTemplates",
 )  # fmt: skip
 TOP_UNSUPPORTED = {
     "redteam": "red teaming is not supported; run it with promptfoo",
@@ -51,14 +57,19 @@ EVAL_OPTION_KEYS = (
     "cache",
     "timeoutMs",
     "maxRetries",
+    # display and bookkeeping settings that cannot change a verdict: accepted, ignored
     "showProgressBar",
+    "silent",
+    "eventSource",
+    "generateSuggestions",
+    "suggestionsCount",
+    "interactiveProviders",  # removed from promptfoo in 2024; it ignores it too
 )
 EVAL_OPTION_UNSUPPORTED = {
     "maxEvalTimeMs": "a whole-eval time limit is not supported yet; use timeoutMs per call",
-    "generateSuggestions": "prompt suggestions are not supported",
-    "interactiveProviders": "interactive providers are not supported",
 }
 SCENARIO_KEYS = ("description", "config", "tests")
+IGNORED_TOP_KEYS = ("outputPath", "sharing", "writeLatestResults")
 OVERRIDE_KEYS = ("max_concurrency", "repeat", "delay_ms", "cache", "timeout_s", "max_retries")
 
 
@@ -117,10 +128,11 @@ def _build(data: Any, src: Source, base_dir: str, overrides: dict[str, Any] | No
     if not isinstance(data, dict):
         src.fail(f"the config must be a mapping of keys, got {type_name(data)}")
     src.check_keys(data, (), TOP_KEYS, TOP_UNSUPPORTED)
-    if data.get("sharing"):
-        src.fail(
-            "sharing results is not supported; remove `sharing` or set it to false", ("sharing",)
-        )
+    data = resolve_refs(data, src)
+    for key in IGNORED_TOP_KEYS:
+        if data.get(key) not in (None, False):
+            # output and sharing settings are promptfoo's bookkeeping: harmless, so say so only
+            _log.info("%s: ignoring `%s` (a promptfoo output/sharing setting)", src.name, key)
     if "providers" in data and "targets" in data:
         src.fail(
             "give either `providers` or `targets` (its promptfoo alias), not both", ("targets",)

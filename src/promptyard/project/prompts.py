@@ -5,6 +5,7 @@ prompt per line; .yaml a message list; .md and .j2 the whole file)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -12,7 +13,8 @@ from typing import Any
 
 from promptyard.core.templates import check_syntax, json_stringify
 from promptyard.core.types import PromptTemplate
-from promptyard.project.files import FILE_PREFIX, LoadContext
+from promptyard.errors import ConfigError
+from promptyard.project.files import FILE_PREFIX, GLOB_CHARS, LoadContext
 from promptyard.project.source import Path, Source, type_name
 from promptyard.project.yamlio import load_yaml
 
@@ -25,8 +27,29 @@ PROMPT_UNSUPPORTED = {
 _SCRIPT_EXTENSIONS = frozenset({".js", ".cjs", ".mjs", ".ts", ".py", ".prompty"})
 
 
-def _prompt_id(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+def _prompt_id(label: str) -> str:
+    """promptfoo's generateIdFromPrompt: the SHA-256 of the label (every prompt has one)."""
+    return hashlib.sha256(label.encode("utf-8")).hexdigest()
+
+
+# promptfoo's maybeFilePath: a prompt string without a newline that has a path separator, a
+# `*`, or a short extension (`x.txt`, `x.md`) names a file even without `file://`.
+_PROMPT_FILE_EXTENSIONS = frozenset(
+    {".txt", ".json", ".jsonl", ".yaml", ".yml", ".md", ".j2", ".jinja", ".jinja2", ".csv"}
+)
+
+
+def _maybe_file_path(text: str) -> bool:
+    if "\n" in text or ("://" in text and not text.startswith(FILE_PREFIX)):
+        return False
+    return (
+        text.startswith(FILE_PREFIX)
+        or "/" in text
+        or "\\" in text
+        or "*" in text
+        or text[-3:-2] == "."
+        or text[-4:-3] == "."
+    )
 
 
 def _check_messages(messages: Any, src: Source, path: Path) -> list[dict[str, Any]]:
@@ -45,16 +68,16 @@ def _check_messages(messages: Any, src: Source, path: Path) -> list[dict[str, An
 
 def _text_prompt(text: str, label: str, source: str, explicit_id: str | None) -> PromptTemplate:
     check_syntax(text, source=source)
-    return PromptTemplate(id=explicit_id or _prompt_id(text), label=label, text=text, source=source)
+    pid = explicit_id or _prompt_id(label)
+    return PromptTemplate(id=pid, label=label, text=text, source=source)
 
 
 def _chat_prompt(
     messages: list[dict[str, Any]], label: str, source: str, explicit_id: str | None
 ) -> PromptTemplate:
-    text = json.dumps(messages, ensure_ascii=False)
-    return PromptTemplate(
-        id=explicit_id or _prompt_id(text), label=label, text=text, messages=messages, source=source
-    )
+    pid = explicit_id or _prompt_id(label)
+    text = json_stringify(messages)
+    return PromptTemplate(id=pid, label=label, text=text, messages=messages, source=source)
 
 
 def _split_txt(content: str) -> list[str]:
@@ -73,60 +96,83 @@ def _split_txt(content: str) -> list[str]:
 
 def _from_file(
     full: str,
-    spec: str,
     label: str | None,
     explicit_id: str | None,
     ctx: LoadContext,
     src: Source,
     path: Path,
 ) -> list[PromptTemplate]:
+    # promptfoo labels a file prompt with its path joined to the config's directory, which
+    # is the path relative to that directory when promptfoo runs there (its usual case).
     name = ctx.display(full)
+    shown = os.path.relpath(full, ctx.base_dir).replace(os.sep, "/")
     ext = os.path.splitext(full)[1].lower()
     if ext in _SCRIPT_EXTENSIONS:
         src.fail(f"{name}: prompt scripts ({ext}) are not supported; use a text or JSON file", path)
+    if ext == ".csv":
+        src.fail(
+            f"{name}: CSV prompt files are not supported yet; use one .txt file per prompt", path
+        )
     content = ctx.read_text(full, src, path)
     if ext == ".json":
-        return [_text_prompt(content, label or f"{spec}: {content}", name, explicit_id)]
+        # promptfoo re-serialises valid JSON compactly; other text stays as it is
+        with contextlib.suppress(ValueError):
+            content = json_stringify(json.loads(content))
+        return [_text_prompt(content, label or f"{shown}: {content}", name, explicit_id)]
     if ext == ".jsonl":
         lines = [line for line in content.replace("\r\n", "\n").split("\n") if line]
         many = len(lines) > 1
         out = []
         for i, line in enumerate(lines):
-            lab = (f"{label}: {line}" if label else f"{spec}: {line}") if many else (label or spec)
+            lab = f"{label or shown}: {line}" if many else (label or shown)
             out.append(
                 _text_prompt(line, lab, f"{name}:{i + 1}", explicit_id and f"{explicit_id}:{i}")
             )
         return out
     if ext in (".yaml", ".yml"):
         data, _ = load_yaml(content, name)
+        text = json_stringify(data)
+        lab = label or f"{shown}: {text[:80]}"
         if isinstance(data, list) and all(isinstance(m, dict) and "role" in m for m in data):
             messages = _check_messages(data, Source(name), ())
-            lab = label or f"{spec}: {json_stringify(data)[:80]}"
             return [_chat_prompt(messages, lab, name, explicit_id)]
-        text = data if isinstance(data, str) else json_stringify(data)
-        return [_text_prompt(text, label or f"{spec}: {text[:80]}", name, explicit_id)]
+        text = data if isinstance(data, str) else text
+        return [_text_prompt(text, lab, name, explicit_id)]
     if ext in (".md", ".j2", ".jinja", ".jinja2"):
-        lab = label or (f"{spec}: {content[:50]}..." if ext == ".md" else spec)
-        return [_text_prompt(content, lab, name, explicit_id)]
+        return [_text_prompt(content, label or f"{shown}: {content[:50]}...", name, explicit_id)]
     parts = _split_txt(content)
     if not parts:
         src.fail(f"{name} holds no prompt text", path)
     single = len(parts) == 1
+    # promptfoo's text files always label `[label: ]path: text`, even with one prompt.
+    prefix = f"{label}: {shown}" if label else shown
     return [
         _text_prompt(
             text,
-            (
-                label
-                if single and label
-                else f"{label}: {spec}: {text}"
-                if label
-                else f"{spec}: {text}"
-            ),
+            f"{prefix}: {text}",
             name,
             explicit_id if single or not explicit_id else f"{explicit_id}:{i}",
         )
         for i, text in enumerate(parts)
     ]
+
+
+def _bare_path(text: str, ctx: LoadContext, src: Source, path: Path) -> list[str] | None:
+    """The files a prompt string without `file://` names, or None when it is prompt text.
+
+    promptfoo treats any path-like string as a file; we do so when it matches files or ends
+    in a prompt-file extension (then a missing file is an error), and keep other text, such as
+    `What is 1/2?`, as a prompt where promptfoo would fail.
+    """
+    if not _maybe_file_path(text):
+        return None
+    try:
+        return ctx.resolve(text, src, path, "prompt")
+    except ConfigError:
+        ext = os.path.splitext(text)[1].lower()
+        if ext in _PROMPT_FILE_EXTENSIONS or ext in _SCRIPT_EXTENSIONS:
+            raise
+        return None
 
 
 def _one(
@@ -138,13 +184,22 @@ def _one(
     path: Path,
 ) -> list[PromptTemplate]:
     if ref_or_text.startswith(FILE_PREFIX):
-        spec = ref_or_text[len(FILE_PREFIX) :]
-        out = []
-        for full in ctx.resolve(ref_or_text, src, path, "prompt"):
-            shown = ctx.display(full) if spec != ctx.display(full) and "*" in spec else spec
-            out.extend(_from_file(full, shown, label, explicit_id, ctx, src, path))
-        return out
-    return [_text_prompt(ref_or_text, label or ref_or_text, src.where(path), explicit_id)]
+        files: list[str] | None = ctx.resolve(ref_or_text, src, path, "prompt")
+    else:
+        files = _bare_path(ref_or_text, ctx, src, path)
+    if files is None:
+        return [_text_prompt(ref_or_text, label or ref_or_text, src.where(path), explicit_id)]
+    spec = ref_or_text.removeprefix(FILE_PREFIX)
+    if not GLOB_CHARS.intersection(spec):
+        return _from_file(files[0], label, explicit_id, ctx, src, path)
+    out = []
+    for full in files:
+        # a glob's matches get promptfoo's `label: relative/path` and `id:relative/path`
+        rel = os.path.relpath(full, ctx.base_dir).replace(os.sep, "/")
+        lab = label and f"{label}: {rel}"
+        pid = explicit_id and f"{explicit_id}:{rel}"
+        out.extend(_from_file(full, lab, pid, ctx, src, path))
+    return out
 
 
 def load_prompts(value: Any, ctx: LoadContext, src: Source, path: Path) -> list[PromptTemplate]:
@@ -164,7 +219,7 @@ def load_prompts(value: Any, ctx: LoadContext, src: Source, path: Path) -> list[
             prompts.extend(_one(item, None, None, ctx, src, at))
         elif isinstance(item, list):
             messages = _check_messages(item, src, at)
-            prompts.append(_chat_prompt(messages, json.dumps(messages)[:80], src.where(at), None))
+            prompts.append(_chat_prompt(messages, json_stringify(messages), src.where(at), None))
         elif isinstance(item, dict):
             src.check_keys(item, at, PROMPT_KEYS, PROMPT_UNSUPPORTED)
             label = item.get("label")
@@ -179,7 +234,7 @@ def load_prompts(value: Any, ctx: LoadContext, src: Source, path: Path) -> list[
             elif isinstance(raw, list):
                 messages = _check_messages(raw, src, (*at, "raw"))
                 prompts.append(
-                    _chat_prompt(messages, label or pid or json.dumps(raw)[:80], src.where(at), pid)
+                    _chat_prompt(messages, label or json_stringify(raw), src.where(at), pid)
                 )
             elif isinstance(raw, str):
                 prompts.extend(_one(raw, label, pid, ctx, src, at))

@@ -129,8 +129,7 @@ def _entry(
             ((pid, body),) = item.items()
             body = {} if body is None else body
             src.expect(body, dict, "a mapping (label, config)", (*at, str(pid)))
-            if "id" in body:
-                src.fail("a provider map entry takes its id from the key", (*at, str(pid), "id"))
+            # promptfoo: an `id` inside the body wins over the key (providerObject.id || key)
             return [_spec({"id": str(pid), **body}, profiles, src, (*at, str(pid)))]
         return [_spec(item, profiles, src, at)]
     src.fail(f"a provider must be an id string or a mapping, got {type_name(item)}", at)

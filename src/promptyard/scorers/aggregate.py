@@ -4,7 +4,8 @@
 - the test passes when no assertion failed, and the reason is the last failure's reason;
 - a numeric test `threshold` overrides that: pass iff score >= threshold;
 - a metric's named score is the weighted mean of the scores of the assertions naming it, plus
-  any named scores an assertion reports itself (weight 1 each, times the assertion's weight);
+  any named scores an assertion reports itself (weight 1 each, or an assert-set's own weights
+  for its children's metrics, times the assertion's weight);
 - component results are flattened one level: an assert-set's result, then its children.
 """
 
@@ -28,7 +29,21 @@ class Aggregate:
         self._named: dict[str, float] = {}
         self._named_weight: dict[str, float] = {}
 
-    def add(self, index: int, result: GradingResult, *, metric: str | None, weight: float) -> None:
+    @property
+    def named_weights(self) -> dict[str, float]:
+        """Total weight behind each named score (promptfoo's namedScoreWeights); an assert-set
+        passes these up so its children's metric weights carry into the test's named scores."""
+        return dict(self._named_weight)
+
+    def add(
+        self,
+        index: int,
+        result: GradingResult,
+        *,
+        metric: str | None,
+        weight: float,
+        named_weights: dict[str, float] | None = None,
+    ) -> None:
         self._score += result.score * weight
         self._weight += weight
         self._components.append((index, result))
@@ -38,8 +53,9 @@ class Aggregate:
             named_weight[metric] = named_weight.get(metric, 0.0) + weight
         for name, score in result.named_scores.items():
             if name != metric:
-                named[name] = named.get(name, 0.0) + score * weight
-                named_weight[name] = named_weight.get(name, 0.0) + weight
+                incoming = (named_weights or {}).get(name, 1.0) * weight
+                named[name] = named.get(name, 0.0) + score * incoming
+                named_weight[name] = named_weight.get(name, 0.0) + incoming
         if not result.passed:
             self._failed = result.reason
 

@@ -116,7 +116,8 @@ class Grader:
             for child_index, child in enumerate(group.assertions):
                 result = await self._run(child, ctx)
                 sub.add(child_index, result, metric=self._metric(child, ctx), weight=child.weight)
-            main.add(index, sub.result(group), metric=self._metric(group, ctx), weight=group.weight)
+            main.add(index, sub.result(group), metric=self._metric(group, ctx), weight=group.weight,
+                     named_weights=sub.named_weights)  # fmt: skip
         return main.result()
 
     async def _run(self, assertion: Assertion, ctx: GradingContext) -> GradingResult:

@@ -9,6 +9,7 @@ from typing import Any
 
 from promptyard.core.types import Completion, GradingResult
 from promptyard.scorers.base import CheckInput
+from promptyard.scorers.values import js_string, js_to_precision
 
 
 def _completion(inp: CheckInput, what: str) -> Completion:
@@ -31,15 +32,19 @@ def _budget(inp: CheckInput, name: str, amount: float, shown: str) -> GradingRes
         return inp.result(True, f"{name.capitalize()} {shown} recorded", score=amount)
     within = amount <= threshold
     passed = within != inp.inverse
-    rel = "within" if within else "greater than"
-    return inp.result(passed, f"{name.capitalize()} {shown} is {rel} threshold {threshold:g}")
+    limit = js_string(float(threshold)) + ("ms" if name == "latency" else "")
+    if passed:
+        rel = "within" if within else "greater than"
+        return inp.result(True, f"{name.capitalize()} {shown} is {rel} threshold {limit}")
+    rel = "less than or equal to" if inp.inverse else "greater than"
+    return inp.result(False, f"{name.capitalize()} {shown} is {rel} threshold {limit}")
 
 
 def check_cost(inp: CheckInput) -> GradingResult:
     cost = _completion(inp, "cost").cost
     if cost is None:
         raise ValueError("cost assertion: the provider did not report a cost for this call")
-    return _budget(inp, "cost", cost, f"{cost:.2g}")
+    return _budget(inp, "cost", cost, js_to_precision(cost, 2))
 
 
 def check_latency(inp: CheckInput) -> GradingResult:
@@ -50,7 +55,7 @@ def check_latency(inp: CheckInput) -> GradingResult:
             "latency assertion does not support cached results; rerun with the cache disabled"
         )
     ms = completion.latency_ms
-    return _budget(inp, "latency", ms, f"{ms:g}ms")
+    return _budget(inp, "latency", ms, f"{js_string(float(ms))}ms")
 
 
 def _logprobs(inp: CheckInput, name: str) -> list[float]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from promptyard.core.types import GradingResult
 from promptyard.scorers.base import CheckInput
+from promptyard.scorers.values import js_string
 
 
 def _references(inp: CheckInput) -> list[str]:
@@ -216,12 +217,20 @@ def meteor(
 
 def _scored(inp: CheckInput, name: str, score: float, threshold: float) -> GradingResult:
     passed = (score >= threshold) != inp.inverse
-    shown = 1 - score if inp.inverse else score
-    rel = ">=" if score >= threshold else "<"
-    reason = f"{name} score {score:.4f} {rel} threshold {threshold:g}"
-    if not passed:
-        reason = f"{reason}; expected {'<' if inp.inverse else '>='} threshold"
-    return inp.result(passed, reason, score=shown)
+    shown = 1 - score if inp.inverse else score  # also when a not- form fails, as promptfoo
+    limit = js_string(float(threshold))
+    if passed:
+        rel = ">=" if score >= threshold else "<"
+        return inp.result(True, f"{name} score {score:.4f} {rel} threshold {limit}", score=shown)
+    # promptfoo's failure reasons, per metric
+    if name == "ROUGE-N":
+        reason = f"{name} score {score:.2f} is less than threshold {limit}"
+    elif name == "METEOR":
+        reason = f"{name} score {score:.4f} did not meet threshold {limit}"
+    else:
+        rel = "greater" if inp.inverse else "less"
+        reason = f"{name} score {score:.4f} is {rel} than threshold {limit}"
+    return inp.result(False, reason, score=shown)
 
 
 def _threshold(inp: CheckInput, default: float) -> float:

@@ -157,9 +157,9 @@ def _short(obj: Any, limit: int = 120) -> str:
 
 
 def _required_elements(value: Any) -> list[str] | None:
-    if value is None or value == "" or value == [] or value == {}:
+    if value is None or value == [] or value == {}:
         return None
-    if isinstance(value, str):
+    if isinstance(value, str):  # even "": promptfoo then requires an element named ""
         return [part.strip() for part in value.split(",")]
     if isinstance(value, list):
         return [str(v) for v in value]
@@ -208,9 +208,7 @@ def _validate_xml(text: str, required: list[str] | None) -> tuple[bool, bool, st
     missing = [r for r in required or [] if not _has_path(root, r.split("."))]
     if missing:
         return False, True, f"XML is missing required elements: {', '.join(missing)}"
-    if required:
-        return True, True, "XML is valid and contains all required elements"
-    return True, True, "XML is well-formed"
+    return True, True, "XML is valid and contains all required elements"
 
 
 _TAG = re.compile(r"<(/?)([A-Za-z_:][-\w:.]*)(?:\s[^<>]*?)?\s*(/?)>")
@@ -256,12 +254,9 @@ def check_xml(inp: CheckInput, *, contains: bool = False) -> GradingResult:
                 reason = why
     else:
         valid, _, reason = _validate_xml(inp.text, required)
-    noun = "contains XML" if contains else "is XML"
     if valid != inp.inverse:
         return inp.result(True, reason if valid else f"Output is not valid XML ({reason})")
-    if inp.inverse:
-        return inp.result(False, f"Expected output to not be valid XML, but it {noun}: {reason}")
-    return inp.result(False, reason)
+    return inp.result(False, reason)  # promptfoo's reason, also for not-is-xml
 
 
 # ---------------------------------------------------------------- SQL

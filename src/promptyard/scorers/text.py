@@ -26,7 +26,7 @@ def check_equals(inp: CheckInput) -> GradingResult:
     value = inp.value
     if isinstance(value, (dict, list)):
         try:
-            equal = json.loads(inp.text) == value
+            equal = deep_strict_equal(json.loads(inp.text), value)
         except ValueError:
             equal = False
         shown = json_stringify(value)
@@ -39,9 +39,22 @@ def check_equals(inp: CheckInput) -> GradingResult:
         return inp.result(True, f'Output {rel} "{_quote(shown)}"')
     return inp.result(
         False,
-        f'Expected output "{_quote(inp.text)}" to {"not " if inp.inverse else ""}equal '
-        f'"{_quote(shown)}"',
+        f'Expected output "{inp.text}" to {"not " if inp.inverse else ""}equal "{shown}"',
     )
+
+
+def deep_strict_equal(a: Any, b: Any) -> bool:
+    """Node's util.isDeepStrictEqual on JSON values: unlike ==, true is not 1 and 1 is not
+    "1"; ints and floats are one number type, as in JavaScript."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(deep_strict_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(deep_strict_equal, a, b))
+    return type(a) is type(b) and bool(a == b)
 
 
 def _needles(inp: CheckInput, *, single: bool) -> list[str]:
@@ -52,9 +65,12 @@ def _needles(inp: CheckInput, *, single: bool) -> list[str]:
                 f'"{inp.assertion.type}" assertion type must have a string or number value'
             )
         return [js_string(value)]
+    if value is None or value == "":
+        raise ValueError(f'"{inp.assertion.type}" assertion type must have a value')
     if isinstance(value, str):
         return parse_comma_separated(value)
-    if isinstance(value, list) and value:
+    if isinstance(value, list):
+        # An empty list is allowed, as in promptfoo: contains-all passes, contains-any fails.
         return [js_string(v) for v in value]
     raise ValueError(f'"{inp.assertion.type}" assertion type must have an array value')
 
@@ -68,40 +84,35 @@ def check_contains(
     found = [(n.casefold() if fold else n) in hay for n in needles]
     not_ = "not " if inp.inverse else ""
     case = " (ignoring case)" if fold else ""
+    # Failure reasons are promptfoo's, word for word.
     if mode == "one":
-        holds = found[0]
-        what = f'contain "{_quote(needles[0])}"{case}'
-        return inp.verdict(holds, what)
+        if found[0] != inp.inverse:
+            return inp.result(True, f'Output does {not_}contain "{_quote(needles[0])}"{case}')
+        return inp.result(False, f'Expected output to {not_}contain "{needles[0]}"')
+    listed = ", ".join(needles)
     if mode == "any":
         holds = any(found)
-        passed = holds != inp.inverse
-        listed = ", ".join(needles)
-        if passed and not inp.inverse:
+        if holds != inp.inverse:
+            if inp.inverse:
+                return inp.result(True, f'Output contains none of "{listed}"{case}')
             hit = next(n for n, f in zip(needles, found, strict=True) if f)
             return inp.result(True, f'Output contains "{_quote(hit)}"{case}, one of "{listed}"')
-        if passed:
-            return inp.result(True, f'Output contains none of "{listed}"{case}')
-        return inp.result(False, f'Expected output to {not_}contain one of "{listed}"{case}')
+        return inp.result(False, f'Expected output to {not_}contain one of "{listed}"')
     missing = [n for n, f in zip(needles, found, strict=True) if not f]
-    holds = not missing
-    passed = holds != inp.inverse
-    listed = ", ".join(needles)
-    if passed and not inp.inverse:
+    if (not missing) != inp.inverse:
+        if inp.inverse:
+            return inp.result(True, f"Output is missing [{', '.join(missing)}]{case}")
         return inp.result(True, f"Output contains all of [{listed}]{case}")
-    if passed:
-        return inp.result(True, f"Output is missing [{', '.join(missing)}]{case}")
-    if inp.inverse:
-        return inp.result(False, f"Expected output to not contain all of [{listed}]{case}")
     return inp.result(
         False,
-        f"Expected output to contain all of [{listed}]{case}. Missing: [{', '.join(missing)}]",
+        f"Expected output to {not_}contain all of [{listed}]. Missing: [{', '.join(missing)}]",
     )
 
 
 def check_starts_with(inp: CheckInput) -> GradingResult:
     if not isinstance(inp.value, str) or not inp.value:
         raise ValueError('"starts-with" assertion type must have a string value')
-    return inp.verdict(inp.text.startswith(inp.value), f'start with "{_quote(inp.value)}"')
+    return inp.verdict(inp.text.startswith(inp.value), f'start with "{inp.value}"')
 
 
 # JavaScript regex syntax that Python spells differently.
@@ -139,13 +150,20 @@ def check_levenshtein(inp: CheckInput) -> GradingResult:
     from rapidfuzz.distance import Levenshtein  # C extension, cheap to import
 
     threshold = inp.assertion.threshold or 5
-    distance = int(Levenshtein.distance(inp.text, inp.value))
+    distance = int(Levenshtein.distance(_utf16(inp.text), _utf16(inp.value)))
+    shown = js_string(float(threshold))
     if distance <= threshold:
-        reason = f"Levenshtein distance {distance} is within threshold {threshold:g}"
-        return inp.result(True, reason)
-    return inp.result(
-        False, f"Levenshtein distance {distance} is greater than threshold {threshold:g}"
-    )
+        return inp.result(True, f"Levenshtein distance {distance} is within threshold {shown}")
+    return inp.result(False, f"Levenshtein distance {distance} is greater than threshold {shown}")
+
+
+def _utf16(text: str) -> str | list[int]:
+    """fastest-levenshtein counts UTF-16 code units, so an emoji is two edits; only texts with
+    characters beyond the BMP need converting."""
+    if text.isascii() or all(ord(c) <= 0xFFFF for c in text):
+        return text
+    data = text.encode("utf-16-le", "surrogatepass")
+    return [data[i] | data[i + 1] << 8 for i in range(0, len(data), 2)]
 
 
 def count_words(text: str) -> int:
@@ -166,34 +184,48 @@ def _num(value: Any, what: str) -> float:
 
 
 def check_word_count(inp: CheckInput) -> GradingResult:
-    """An exact count (`value: 50`) or a range (`value: {min: 20, max: 50}`)."""
+    """An exact count (`value: 50`) or a range (`value: {min: 20, max: 50}`); failure reasons
+    are promptfoo's."""
     value = inp.value
     count = count_words(inp.text)
     bad = '"word-count" assertion value must be a number or an object with min/max properties'
+    inverse = inp.inverse
     if isinstance(value, dict):
         lo, hi = value.get("min"), value.get("max")
         if lo is None and hi is None:
             raise ValueError('"word-count" assertion object must have "min" and/or "max"')
         lo_n = _num(lo, bad) if lo is not None else None
         hi_n = _num(hi, bad) if hi is not None else None
-        if lo_n is not None and hi_n is not None and lo_n > hi_n:
-            raise ValueError(f'"word-count" assertion: min ({lo:g}) must be <= max ({hi:g})')
-        holds = (lo_n is None or count >= lo_n) and (hi_n is None or count <= hi_n)
+        lo_s = js_string(lo_n) if lo_n is not None else ""
+        hi_s = js_string(hi_n) if hi_n is not None else ""
         if lo_n is not None and hi_n is not None:
-            what = f"between {lo_n:g} and {hi_n:g}"
-        elif lo_n is not None:
-            what = f"at least {lo_n:g}"
+            if lo_n > hi_n:
+                raise ValueError(f'"word-count" assertion: min ({lo_s}) must be <= max ({hi_s})')
+            holds = lo_n <= count <= hi_n
+            what = f"between {lo_s} and {hi_s}"
+            fail = (f"Expected word count to not be {what}, but got {count}" if inverse
+                    else f"Word count {count} is not {what}")  # fmt: skip
+        elif hi_n is not None:
+            holds = count <= hi_n
+            what = f"at most {hi_s}"
+            fail = (f"Expected word count to be greater than {hi_s}, but got {count}" if inverse
+                    else f"Word count {count} is greater than maximum {hi_s}")  # fmt: skip
         else:
-            what = f"at most {hi_n:g}"
+            assert lo_n is not None
+            holds = count >= lo_n
+            what = f"at least {lo_s}"
+            fail = (f"Expected word count to be less than {lo_s}, but got {count}" if inverse
+                    else f"Word count {count} is less than minimum {lo_s}")  # fmt: skip
     else:
         expected = _num(value, bad)
         holds = count == expected
-        what = f"exactly {expected:g}"
-    passed = holds != inp.inverse
-    not_ = "not " if inp.inverse else ""
-    if passed:
-        return inp.result(True, f"Word count {count} is {not_}{what}")
-    return inp.result(False, f"Expected word count to {not_}be {what}, but got {count}")
+        exp_s = js_string(expected)
+        what = f"exactly {exp_s}"
+        fail = (f"Expected word count to not equal {exp_s}, but got {count}" if inverse
+                else f"Word count {count} does not equal expected {exp_s}")  # fmt: skip
+    if holds != inverse:
+        return inp.result(True, f"Word count {count} is {'not ' if inverse else ''}{what}")
+    return inp.result(False, fail)
 
 
 # promptfoo's basic refusal detector (redteam/util isBasicRefusal): a refusal starts with one of

@@ -69,8 +69,9 @@ def check_value(
     ):
         fail(f"value must be a non-empty string or a number, got {_show(value)}")
     elif kind == "texts" and not (
-        (isinstance(value, str) and value.strip())
-        or (isinstance(value, list) and value and all(_scalar(v) for v in value))
+        # promptfoo accepts any non-empty string and any list, even an empty one
+        (isinstance(value, str) and value)
+        or (isinstance(value, list) and all(_scalar(v) for v in value))
     ):
         fail(f"value must be a list of strings or a comma-separated string, got {_show(value)}")
     elif kind == "refs" and not (

@@ -7,6 +7,7 @@ template tags) returns without rendering, and files are read once and cached.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from functools import lru_cache
@@ -52,8 +53,65 @@ def coerce_string(output: Any) -> str:
 
 
 def json_stringify(value: Any) -> str:
-    """JSON.stringify's compact form (no spaces after separators, unicode kept)."""
+    """JSON.stringify's compact form (no spaces after separators, unicode kept).
+
+    Values with floats or integer-like object keys take a slower path, so that the text is
+    JavaScript's: 1.0 prints as 1, 1e-7 as 1e-7, NaN as null, and keys such as "2" come
+    first in ascending order, as a JavaScript object orders them.
+    """
+    if _needs_js_path(value):
+        out: list[str] = []
+        _js_dump(value, out)
+        return "".join(out)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _is_index_key(key: Any) -> bool:
+    return isinstance(key, str) and key.isdigit() and (key == "0" or key[0] != "0")
+
+
+def _needs_js_path(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_is_index_key(k) or not isinstance(k, str) or _needs_js_path(v)
+                   for k, v in value.items())  # fmt: skip
+    if isinstance(value, (list, tuple)):
+        return any(_needs_js_path(v) for v in value)
+    return False
+
+
+def _js_dump(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(json.dumps(value, ensure_ascii=False))
+    elif value is None or value is True or value is False:
+        out.append("null" if value is None else "true" if value else "false")
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(js_number(value) if math.isfinite(value) else "null")
+    elif isinstance(value, dict):
+        items = [(js_string(k), v) for k, v in value.items()]
+        index = sorted((item for item in items if _is_index_key(item[0])),
+                       key=lambda item: int(item[0]))  # fmt: skip
+        rest = [item for item in items if not _is_index_key(item[0])]
+        out.append("{")
+        for n, (key, item) in enumerate(index + rest):
+            if n:
+                out.append(",")
+            out.append(json.dumps(key, ensure_ascii=False))
+            out.append(":")
+            _js_dump(item, out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for n, item in enumerate(value):
+            if n:
+                out.append(",")
+            _js_dump(item, out)
+        out.append("]")
+    else:
+        out.append(json.dumps(str(value), ensure_ascii=False))
 
 
 def is_script_file(ref: str) -> bool:
@@ -149,10 +207,55 @@ def js_string(value: Any) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
+    if isinstance(value, float):
+        return js_number(value)
     if value is None:
         return "null"
     if isinstance(value, (dict, list)):
         return json_stringify(value)
     return str(value)
+
+
+def js_number(value: float) -> str:
+    """Number.prototype.toString: shortest round-trip digits, plain notation for
+    1e-7 < |x| < 1e21 and exponent form (`1e-7`, `1.5e+21`) outside it."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    mantissa, _, exp_text = repr(abs(value)).partition("e")
+    int_part, _, frac_part = mantissa.partition(".")
+    digits = (int_part + frac_part).lstrip("0")
+    # decimal exponent of the first significant digit
+    if exp_text:
+        point = int(exp_text) + len(int_part)
+    elif int_part != "0":
+        point = len(int_part)
+    else:
+        point = -(len(frac_part) - len(frac_part.lstrip("0")))
+    digits = digits.rstrip("0") or "0"
+    if -6 < point <= 21:
+        if point <= 0:
+            return f"{sign}0.{'0' * -point}{digits}"
+        if len(digits) <= point:
+            return sign + digits + "0" * (point - len(digits))
+        return f"{sign}{digits[:point]}.{digits[point:]}"
+    exp = point - 1
+    head = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{sign}{head}e{'+' if exp >= 0 else '-'}{abs(exp)}"
+
+
+def js_to_precision(value: float, digits: int) -> str:
+    """Number.prototype.toPrecision(digits), e.g. 0.5 -> "0.50", 123 -> "1.2e+2"."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return js_number(value)
+    mantissa, _, exp_text = f"{value:.{digits - 1}e}".partition("e")
+    exp = int(exp_text)
+    if value == 0:
+        exp = 0
+    if exp < -6 or exp >= digits:
+        return f"{mantissa}e{'+' if exp >= 0 else '-'}{abs(exp)}"
+    return f"{value:.{max(0, digits - 1 - exp)}f}"

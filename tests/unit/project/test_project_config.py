@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -101,8 +102,8 @@ def test_prompt_forms(write: WriteFile) -> None:
     assert texts[1:4] == ["First {{ a }}", "Second {{ b }}", "Third"]
     assert prompts[1].label == "p/multi.txt: First {{ a }}"
     assert prompts[1].source == "p/multi.txt"
-    # promptfoo keeps a .json chat prompt as JSON text, parsed after rendering
-    assert prompts[4].text == '[{"role": "user", "content": "{{ q }}"}]\n'
+    # promptfoo keeps a .json chat prompt as (compact) JSON text, parsed after rendering
+    assert prompts[4].text == '[{"role":"user","content":"{{ q }}"}]'
     assert prompts[4].messages is None
     assert prompts[5].messages == [
         {"role": "system", "content": "Be brief"},
@@ -125,8 +126,9 @@ def test_prompt_forms(write: WriteFile) -> None:
         {"role": "user", "content": "{{ q }}"},
     ]
     assert len(prompts) == 12
-    # ids are content hashes unless given: same text, same id
-    assert prompts[4].id == prompts[10].id
+    # ids are promptfoo's: the SHA-256 of the label unless given
+    assert prompts[4].id == hashlib.sha256(prompts[4].label.encode()).hexdigest()
+    assert prompts[4].id != prompts[10].id
 
 
 def test_prompt_globs_and_legacy_map(write: WriteFile) -> None:
@@ -142,7 +144,8 @@ def test_prompt_globs_and_legacy_map(write: WriteFile) -> None:
     )
     prompts = load_config(path).prompts
     assert [p.text for p in prompts] == ["A", "B"]
-    assert [p.label for p in prompts] == ["Both", "Both"]
+    # promptfoo: a glob adds `: path` to the label, then the text file adds `path: text`
+    assert [p.label for p in prompts] == ["Both: p/a.txt: p/a.txt: A", "Both: p/b.txt: p/b.txt: B"]
 
 
 def test_prompt_template_syntax_error_names_file_and_line(write: WriteFile) -> None:
@@ -356,8 +359,9 @@ def test_harmless_promptfoo_keys_are_ignored(write: WriteFile) -> None:
     extra = "outputPath: out.json\nsharing: false\ntags: {team: a}\nwriteLatestResults: true\n"
     spec = load_config(write("promptfooconfig.yaml", BASE + extra))
     assert spec.raw_config["outputPath"] == "out.json"
-    with pytest.raises(ConfigError, match="sharing"):
-        load_config(write("promptfooconfig.yaml", BASE + "sharing: true\n"))
+    # sharing (true or a server mapping) publishes results in promptfoo: never a verdict
+    sharing = "sharing:\n  apiBaseUrl: https://x.example\n"
+    assert load_config(write("promptfooconfig.yaml", BASE + sharing)).tests
 
 
 def test_yaml_scalars_follow_yaml_1_2_like_promptfoo(write: WriteFile) -> None:
