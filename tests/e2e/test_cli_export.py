@@ -104,8 +104,8 @@ def test_export_command_by_prefix_in_every_format(project: Project) -> None:
 
 def test_unknown_output_extension_fails_before_any_call(project: Project) -> None:
     project.config(TESTS)
-    result = project.eval("-o", "r.json", "-o", "results.xml")
-    assert_clean_error(result, "results.xml", "unknown extension", ".json")
+    result = project.eval("-o", "r.json", "-o", "results.pdf")
+    assert_clean_error(result, "results.pdf", "unknown extension", ".json")
     assert project.stub.request_count == 0
     assert not (project.root / "r.json").exists()
 

@@ -41,7 +41,11 @@ def eval_command(
     ] = False,
     output: Annotated[
         list[Path] | None,
-        typer.Option("-o", "--output", help="Write results to FILE (.json, .jsonl, .csv)."),
+        typer.Option(
+            "-o",
+            "--output",
+            help="Write results to FILE (.json, .jsonl, .csv, .md, .html, .xml for JUnit).",
+        ),
     ] = None,
     pass_rate_threshold: Annotated[
         float | None,

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from promptyard.cli import catalog_cmd, eval_cmd, init_cmd, runs_cmd
+from promptyard.cli import catalog_cmd, compare_cmd, eval_cmd, init_cmd, runs_cmd
 
 app = typer.Typer(
     name="promptyard",
@@ -21,6 +21,7 @@ app.command("eval")(eval_cmd.eval_command)
 app.command("init")(init_cmd.init_command)
 app.command("export")(runs_cmd.export_command)
 app.add_typer(runs_cmd.runs_app, name="runs")
+app.command("compare")(compare_cmd.compare_command)
 app.command("assertions")(catalog_cmd.assertions_command)
 app.command("providers")(catalog_cmd.providers_command)
 

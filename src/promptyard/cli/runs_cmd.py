@@ -103,7 +103,9 @@ def show_run(
 
 def export_command(
     run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
-    fmt: Annotated[str | None, typer.Option("--format", "-f", help="json, jsonl or csv.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help="json, jsonl, csv, md, html or junit.")
+    ] = None,
     output: Annotated[
         str | None, typer.Option("-o", "--output", help="File to write (default: stdout).")
     ] = None,

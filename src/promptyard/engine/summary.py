@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from array import array
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptyard.core.stats import percentile
+from promptyard.core.stats import bootstrap_mean_interval, percentile, wilson_interval
 from promptyard.core.types import TrialResult
 
 
@@ -29,6 +31,8 @@ class PairStats:
     cost: float = 0.0
     cost_unknown: int = 0  # trials whose provider has no known price
     latencies: list[float] = field(default_factory=list)
+    scores: array[float] = field(default_factory=lambda: array("d"))  # for the score's CI
+    flaky_count: int = 0  # set by SummaryBuilder before to_dict
 
     def add(self, trial: TrialResult) -> None:
         self.total += 1
@@ -41,6 +45,7 @@ class PairStats:
         if trial.cached:
             self.cached += 1
         self.score_sum += trial.score
+        self.scores.append(trial.score)
         self.prompt_tokens += trial.usage.prompt
         self.completion_tokens += trial.usage.completion
         self.total_tokens += trial.usage.total
@@ -65,7 +70,10 @@ class PairStats:
             "errors": self.errors,
             "cached": self.cached,
             "pass_rate": self.passed / self.total if self.total else 0.0,
+            "pass_rate_ci": list(wilson_interval(self.passed, self.total)),
             "mean_score": self.score_sum / self.total if self.total else 0.0,
+            "mean_score_ci": self._score_ci(),
+            "flaky_count": self.flaky_count,
             "tokens": {
                 "prompt": self.prompt_tokens,
                 "completion": self.completion_tokens,
@@ -75,6 +83,17 @@ class PairStats:
             "cost_unknown": self.cost_unknown,
             "latency_ms": {"p50": percentile(ordered, 50), "p95": percentile(ordered, 95)},
         }
+
+    def _score_ci(self) -> list[float] | None:
+        if not self.scores:
+            return None
+        if min(self.scores) == max(self.scores):  # nothing to resample (and no numpy import)
+            return [self.scores[0], self.scores[0]]
+        # Fewer resamples for big runs keeps the summary cheap (~0.1 s at 100,000 continuous
+        # scores); the interval is narrow there, so fewer resamples lose little.
+        resamples = max(100, min(2000, 10_000_000 // len(self.scores)))
+        low, high = bootstrap_mean_interval(self.scores, resamples=resamples, seed=0)
+        return [low, high]
 
 
 class SummaryBuilder:
@@ -106,6 +125,10 @@ class SummaryBuilder:
         ]
 
     def to_dict(self) -> dict[str, Any]:
+        flaky = self.flaky()
+        per_pair = Counter((f["prompt_id"], f["provider"]) for f in flaky)
+        for key, stats in self.pairs.items():
+            stats.flaky_count = per_pair[key]
         pairs = [p.to_dict() for p in self.pairs.values()]
         total = sum(p["total"] for p in pairs)
         passed = sum(p["passed"] for p in pairs)
@@ -118,5 +141,5 @@ class SummaryBuilder:
             "pass_rate": passed / total if total else 0.0,
             "cost": round(sum(p["cost"] for p in pairs), 10),
             "tokens": sum(p["tokens"]["total"] for p in pairs),
-            "flaky": self.flaky(),
+            "flaky": flaky,
         }

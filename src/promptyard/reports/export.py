@@ -1,4 +1,6 @@
-"""Write a stored run as JSON (promptfoo's shape), JSONL or CSV, streaming trial by trial.
+"""Write a stored run as JSON (promptfoo's shape), JSONL, CSV, Markdown, HTML or JUnit XML.
+
+Every format streams trial by trial; markdown.py, html.py and junit.py hold the last three.
 
 The JSON follows promptfoo's output file where the fields overlap
 (`results.results[].success`, `score`, `response.output`, `gradingResult.componentResults[]`),
@@ -29,7 +31,9 @@ class RunInfo(Protocol):
     providers: list[dict[str, Any]]
 
 
-FORMATS = ("json", "jsonl", "csv")
+FORMATS = ("json", "jsonl", "csv", "md", "html", "junit")
+# File extensions, where they differ from the format's name.
+EXTENSIONS = {"markdown": "md", "htm": "html", "xml": "junit"}
 
 # promptfoo's ResultFailureReason
 _NONE, _ASSERT, _ERROR = 0, 1, 2
@@ -38,12 +42,14 @@ _NONE, _ASSERT, _ERROR = 0, 1, 2
 def format_for_path(path: str | Path) -> str:
     """The export format a file name asks for, by extension."""
     suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix not in FORMATS:
+    fmt = EXTENSIONS.get(suffix, suffix)
+    if fmt not in FORMATS or (fmt == "junit" and suffix != "xml"):
+        known = [f for f in FORMATS if f != "junit"] + list(EXTENSIONS)
         raise ValueError(
             f"cannot write {str(path)!r}: unknown extension {suffix!r} "
-            f"(supported: {', '.join('.' + f for f in FORMATS)})"
+            f"(supported: {', '.join('.' + f for f in known)})"
         )
-    return suffix
+    return fmt
 
 
 def trial_to_promptfoo(trial: TrialResult, prompt_index: dict[str, int]) -> dict[str, Any]:
@@ -181,10 +187,31 @@ def write_csv(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> None
         )
 
 
+def _write_md(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> None:
+    from promptyard.reports.markdown import write_markdown
+
+    write_markdown(run, trials, out)
+
+
+def _write_html(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> None:
+    from promptyard.reports.html import write_html
+
+    write_html(run, trials, out)
+
+
+def _write_junit(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> None:
+    from promptyard.reports.junit import write_junit
+
+    write_junit(run, trials, out)
+
+
 WRITERS: dict[str, Callable[[RunInfo, Iterable[TrialResult], IO[str]], None]] = {
     "json": write_json,
     "jsonl": write_jsonl,
     "csv": write_csv,
+    "md": _write_md,
+    "html": _write_html,
+    "junit": _write_junit,
 }
 
 

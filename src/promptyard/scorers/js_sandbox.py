@@ -172,7 +172,7 @@ class _Worker:
         """Why the (dead) child died; closes its stderr file."""
         text = self.stderr_text()
         self.stderr.close()
-        if "out of memory" in text.lower():
+        if "out of memory" in text.lower() or "JSOOMException" in text:
             return JsError("memory", _v8_fatal_line(text))
         lines = text.strip().splitlines()
         detail = f": {lines[-1].strip()}" if lines else ""

@@ -283,7 +283,15 @@ def _worker_main(timeout_s: float, max_memory: int) -> None:
                     answer(req_id, part)
                 return
             except timeouts:
-                lines = str(isolate.run("__pyProgress()", time.monotonic() + 1.0)).split("\n")
+                try:
+                    progress = isolate.run("__pyProgress()", time.monotonic() + 1.0)
+                except JSOOMException:  # the heap is at its limit: the stuck call is to blame
+                    fresh_isolate()
+                    reply(ST_MEMORY, todo[0][0], b"")
+                    for call in todo[1:]:  # recompiled in the fresh isolate, one at a time
+                        run_calls([call])
+                    return
+                lines = str(progress).split("\n")
                 done = int(lines[0])
                 for (req_id, _, _), part in zip(todo, lines[1 : done + 1], strict=False):
                     answer(req_id, part)
