@@ -137,6 +137,9 @@ _PRELUDE = r"""
 """
 
 
+_GC_CHECK_EVERY = 500  # evals between heap checks (a check costs well under a millisecond)
+
+
 class _Isolate:
     """One mini-racer isolate with our prelude; `run` evals with a timeout."""
 
@@ -144,6 +147,8 @@ class _Isolate:
         from py_mini_racer import MiniRacer
 
         self.timeout_s = timeout_s
+        self.max_memory = max_memory
+        self._evals = 0
         self.mr = MiniRacer()
         self.mr.set_hard_memory_limit(max_memory)
         self._fast = self._fast_path()
@@ -165,6 +170,16 @@ class _Isolate:
         if ctx is None or not all(hasattr(ctx, n) for n in needed):
             return None
         return ctx
+
+    def collect_garbage_now_and_then(self) -> None:
+        """V8 collects lazily and may let garbage grow to the hard limit, which then fails an
+        innocent call: every so many evals, ask for a full collection if the heap is large."""
+        self._evals += 1
+        if self._evals % _GC_CHECK_EVERY:
+            return
+        stats = self.mr.heap_stats()
+        if stats.get("used_heap_size", 0) > self.max_memory // 4:
+            self.mr.low_memory_notification()
 
     def run(self, code: str, deadline: float) -> Any:
         left = max(deadline - time.monotonic(), 0.001)
@@ -253,7 +268,7 @@ def _worker_main(timeout_s: float, max_memory: int) -> None:
         except JSEvalException as exc:
             reply(ST_ERROR, req_id, str(exc).encode("utf-8", "replace"))
 
-    def run_calls(calls: list[tuple[int, int, str]]) -> None:
+    def run_calls(calls: list[tuple[int, int, str]], *, retried: bool = False) -> None:
         """Run (request id, function id, args JSON) calls, as few evals as possible, each
         call with the full time limit: a batch that times out reports the calls that
         finished and goes on from the one it stopped in, which then runs first."""
@@ -277,6 +292,7 @@ def _worker_main(timeout_s: float, max_memory: int) -> None:
             deadline = time.monotonic() + timeout_s
             try:
                 result = isolate.run(f"__pyBatch([{flat}])", deadline)
+                isolate.collect_garbage_now_and_then()
                 if result == "P":  # promises: their callbacks ran as the eval finished
                     result = isolate.run("__pyTake()", deadline)
                 for (req_id, _, _), part in zip(todo, str(result).split("\n"), strict=True):
@@ -302,7 +318,12 @@ def _worker_main(timeout_s: float, max_memory: int) -> None:
             except JSOOMException:
                 fresh_isolate()
                 if len(todo) == 1:
-                    reply(ST_MEMORY, todo[0][0], b"")
+                    if retried:
+                        reply(ST_MEMORY, todo[0][0], b"")
+                    else:
+                        # A heap filled by many earlier calls can hit the limit on an innocent
+                        # one: only a call that fills a fresh isolate too is to blame.
+                        run_calls(todo, retried=True)
                     return
                 # Which call it was is unknown: run each alone (earlier ones run again).
                 for call in todo:

@@ -563,3 +563,18 @@ async def test_unencodable_values_become_error_results(runner: CodeRunner) -> No
 async def test_python_sys_exit_is_contained(runner: CodeRunner) -> None:
     r = await check_py(runner, py("__import__('sys').exit(3)"))
     assert not r.passed and r.error is not None and r.error.startswith("SystemExit")
+
+
+async def test_a_heap_filled_by_earlier_calls_does_not_fail_an_innocent_call(
+    tight: CodeRunner,
+) -> None:
+    # Each call keeps ~4 MB alive in the isolate's globals; none is a bomb on its own. When
+    # the shared heap reaches the limit, the call that tips it over is retried alone in a
+    # fresh isolate and passes there, instead of being reported as a memory failure.
+    leak = js(
+        "globalThis.keep = globalThis.keep || [];\n"
+        "keep.push(new Array(500000).fill(1.5));\n"
+        "return output.length === 11"
+    )
+    results = [await check_js(tight, leak) for _ in range(40)]
+    assert all(r.passed for r in results), [r.error for r in results if not r.passed]
