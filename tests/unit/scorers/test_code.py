@@ -397,18 +397,6 @@ async def test_fatal_v8_allocation_does_not_kill_the_process(tight: CodeRunner) 
     assert (await check_js(tight, js("output.length === 11"))).passed
 
 
-async def test_js_call_is_cheap(runner: CodeRunner) -> None:
-    a = js("output.toLowerCase().includes('x')")
-    ctx = make_ctx("Hello X")
-    await runner.check_javascript(a, "Hello X", ctx)
-    n = 300
-    start = time.perf_counter()
-    for _ in range(n):
-        await runner.check_javascript(a, "Hello X", ctx)
-    per_call = (time.perf_counter() - start) / n
-    assert per_call < 0.002  # generous for loaded CI machines; ~0.1 ms measured
-
-
 # ---- python --------------------------------------------------------------------------------
 
 
