@@ -121,9 +121,12 @@ async def evaluate_async(
         js_timeout_ms=settings.js_timeout_ms,
         js_max_memory_bytes=settings.js_max_memory_mb * 2**20,
     )
+    validated: set[int] = set()  # defaultTest's assertions are one object shared by every test
     for test in spec.tests:
         for assertion in test.assertions:
-            grader.validate(assertion)
+            if id(assertion) not in validated:
+                validated.add(id(assertion))
+                grader.validate(assertion)
     for provider_spec in spec.providers:
         check_credentials(provider_spec)
     url = database_url or settings.database_url or default_database_url(spec.base_dir)

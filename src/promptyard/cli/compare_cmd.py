@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from promptyard.cli.runs_cmd import DbOption, ProjectOption, _open_store
+from promptyard.cli.runs_cmd import DbOption, ProjectOption, open_store
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -43,7 +43,7 @@ def compare_command(
     if not 0.0 < alpha < 1.0:
         render.print_error(f"--alpha must be between 0 and 1, got {alpha}")
         raise typer.Exit(1)
-    with _open_store(database_url, project) as store:
+    with open_store(database_url, project) as store:
         a = store.get_run(run_a)
         b = store.get_run(run_b)
         result = compare_runs(

@@ -24,7 +24,7 @@ ProjectOption = Annotated[
 
 
 @contextlib.contextmanager
-def _open_store(database_url: str | None, project: Path) -> Iterator[Store]:
+def open_store(database_url: str | None, project: Path) -> Iterator[Store]:
     from promptyard.cli.render import print_error
     from promptyard.errors import PromptyardError
     from promptyard.settings import load_settings
@@ -56,7 +56,7 @@ def list_runs(
 
     from promptyard.cli import render
 
-    with _open_store(database_url, project) as store:
+    with open_store(database_url, project) as store:
         runs = store.list_runs(limit=limit)
     table = Table(title="Runs", title_justify="left")
     for column in ("id", "created", "status", "description", "trials", "pass rate", "cost"):
@@ -90,7 +90,7 @@ def show_run(
     from promptyard.cli import render
 
     console = render.make_console()
-    with _open_store(database_url, project) as store:
+    with open_store(database_url, project) as store:
         run = store.get_run(run_id)
         failures = [t for t in store.iter_trials(run.id) if not t.success][
             : render.MAX_FAILURES_SHOWN
@@ -124,7 +124,7 @@ def export_command(
     if chosen not in FORMATS:
         print_error(f"unknown format {chosen!r} (use {', '.join(FORMATS)})")
         raise typer.Exit(1)
-    with _open_store(database_url, project) as store:
+    with open_store(database_url, project) as store:
         run = store.get_run(run_id)
         try:
             export_run(run, store.iter_trials(run.id), output or "-", chosen)

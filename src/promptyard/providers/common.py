@@ -83,6 +83,19 @@ def estimate_usage(prompt: str, output: str) -> TokenUsage:
     return TokenUsage(prompt=p, completion=c, total=p + c)
 
 
+def usage_from_token_usage(raw: Any) -> TokenUsage:
+    """promptfoo's `tokenUsage` mapping ({prompt, completion, total, cached}) as TokenUsage;
+    a missing total is prompt + completion."""
+    usage = TokenUsage(
+        prompt=int(raw.get("prompt") or 0),
+        completion=int(raw.get("completion") or 0),
+        total=int(raw.get("total") or 0),
+        cached=int(raw.get("cached") or 0),
+    )
+    usage.total = usage.total or usage.prompt + usage.completion
+    return usage
+
+
 def import_vendor(module: str, pip_name: str, where: str = "") -> Any:
     """Import a vendor SDK on first use (they cost ~1 s); say how to install it if missing."""
     import importlib

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from promptyard.core.types import Completion, CompletionRequest, ProviderSpec
@@ -106,7 +107,6 @@ class OpenAICompatProvider(BaseProvider):
         return t
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        import aiohttp
 
         self.pricer.prefetch()
 
@@ -118,7 +118,7 @@ class OpenAICompatProvider(BaseProvider):
         seconds = float(self.config.get("timeout") or request.timeout_s)
         session = self._get_session()
         start = time.perf_counter()
-        try:
+        with _transport_errors(self._url, seconds, self.id):
             async with session.post(
                 self._url, data=payload, headers=self._headers, timeout=self._timeout(seconds)
             ) as resp:
@@ -131,18 +131,6 @@ class OpenAICompatProvider(BaseProvider):
                 else:
                     raw = await resp.read()
                     data = _loads(raw, self.id)
-        except TimeoutError:
-            raise ProviderTimeoutError(
-                f"no answer within {seconds:g} s from {self._url}", provider=self.id
-            ) from None
-        except aiohttp.ClientPayloadError as exc:
-            raise ProviderServerError(
-                f"connection broke while reading the answer: {exc}", provider=self.id
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise ProviderServerError(
-                f"cannot reach {self._url}: {exc or type(exc).__name__}", provider=self.id
-            ) from None
         completion = parse_chat(data, provider=self.id, raw=raw or None)
         completion.latency_ms = (time.perf_counter() - start) * 1000.0
         completion.cost = self.pricer(completion.usage)
@@ -167,14 +155,14 @@ class OpenAICompatProvider(BaseProvider):
 
     async def embed(self, texts: list[str], *, timeout_s: float = 60.0) -> list[list[float]]:
         """Embeddings from POST /embeddings (for similarity scorers)."""
-        import aiohttp
 
         if self._headers is None:
             self._headers = self._build_headers()
         body = {"model": self.model, "input": texts}
-        try:
+        url = self.base_url + "/embeddings"
+        with _transport_errors(url, timeout_s, self.id):
             async with self._get_session().post(
-                self.base_url + "/embeddings",
+                url,
                 data=json.dumps(body).encode(),
                 headers=self._headers,
                 timeout=self._timeout(timeout_s),
@@ -182,14 +170,6 @@ class OpenAICompatProvider(BaseProvider):
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise error_for_status(resp.status, raw, resp.headers, provider=self.id)
-        except TimeoutError:
-            raise ProviderTimeoutError(
-                f"no answer within {timeout_s:g} s", provider=self.id
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise ProviderServerError(
-                f"cannot reach {self.base_url}: {exc}", provider=self.id
-            ) from None
         data = _loads(raw, self.id)
         try:
             rows = sorted(data["data"], key=lambda r: r.get("index", 0))
@@ -213,4 +193,25 @@ def _loads(raw: bytes, provider: str) -> Any:
     except ValueError:
         raise ProviderResponseError(
             f"the body is not JSON: {excerpt(raw)}", provider=provider
+        ) from None
+
+
+@contextlib.contextmanager
+def _transport_errors(url: str, seconds: float, provider: str) -> Iterator[None]:
+    """Timeouts and aiohttp's transport failures as our retryable provider errors."""
+    import aiohttp
+
+    try:
+        yield
+    except TimeoutError:
+        raise ProviderTimeoutError(
+            f"no answer within {seconds:g} s from {url}", provider=provider
+        ) from None
+    except aiohttp.ClientPayloadError as exc:
+        raise ProviderServerError(
+            f"connection broke while reading the answer: {exc}", provider=provider
+        ) from None
+    except aiohttp.ClientError as exc:
+        raise ProviderServerError(
+            f"cannot reach {url}: {exc or type(exc).__name__}", provider=provider
         ) from None

@@ -19,9 +19,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from promptyard.core.types import Completion, CompletionRequest, ProviderSpec, TokenUsage
+from promptyard.core.types import Completion, CompletionRequest, ProviderSpec
 from promptyard.errors import ConfigError, ProviderError, ProviderResponseError
-from promptyard.providers.common import BaseProvider, estimate_usage
+from promptyard.providers.common import BaseProvider, estimate_usage, usage_from_token_usage
 
 DEFAULT_FUNCTION = "call_api"
 _modules: dict[str, ModuleType] = {}
@@ -143,14 +143,7 @@ class PythonProvider(BaseProvider):
                 f"(keys: {sorted(result)})",
                 provider=self.id,
             )
-        raw = result.get("tokenUsage") or {}
-        usage = TokenUsage(
-            prompt=int(raw.get("prompt") or 0),
-            completion=int(raw.get("completion") or 0),
-            total=int(raw.get("total") or 0),
-            cached=int(raw.get("cached") or 0),
-        )
-        usage.total = usage.total or usage.prompt + usage.completion
+        usage = usage_from_token_usage(result.get("tokenUsage") or {})
         cost = result.get("cost")
         return Completion(
             output=result["output"],

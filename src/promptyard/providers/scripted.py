@@ -18,9 +18,9 @@ import uuid
 from collections import deque
 from typing import Any
 
-from promptyard.core.types import Completion, CompletionRequest, ProviderSpec, TokenUsage
+from promptyard.core.types import Completion, CompletionRequest, ProviderSpec
 from promptyard.errors import ConfigError, ProviderError
-from promptyard.providers.common import BaseProvider, estimate_usage
+from promptyard.providers.common import BaseProvider, estimate_usage, usage_from_token_usage
 from promptyard.providers.http_errors import error_for_status
 
 _ITEM_KEYS = frozenset(
@@ -132,13 +132,7 @@ class ScriptedProvider(BaseProvider):
         output = item.get("output")
         raw_usage = item.get("tokenUsage") or item.get("usage")
         if isinstance(raw_usage, dict):
-            usage = TokenUsage(
-                prompt=int(raw_usage.get("prompt") or 0),
-                completion=int(raw_usage.get("completion") or 0),
-                total=int(raw_usage.get("total") or 0),
-                cached=int(raw_usage.get("cached") or 0),
-            )
-            usage.total = usage.total or usage.prompt + usage.completion
+            usage = usage_from_token_usage(raw_usage)
         else:
             usage = estimate_usage(request.prompt, output if isinstance(output, str) else "")
         cost = item["cost"] if "cost" in item else self.pricer(usage)

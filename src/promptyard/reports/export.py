@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from promptyard.core.types import TrialResult
+from promptyard.reports.common import output_text
 
 
 class RunInfo(Protocol):
@@ -173,7 +174,7 @@ def write_csv(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> None
                 t.provider_label,
                 t.sample,
                 json.dumps(t.vars, ensure_ascii=False),
-                _text(t.output),
+                output_text(t.output),
                 "true" if t.success else "false",
                 f"{t.score:.6g}",
                 _failure_reason(t),
@@ -228,14 +229,6 @@ def export_run(run: RunInfo, trials: Iterable[TrialResult], path: str | Path, fm
     newline = "" if fmt == "csv" else None
     with target.open("w", encoding="utf-8", newline=newline) as out:
         writer(run, trials, out)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
 
 
 def _failure_reason(trial: TrialResult) -> str:
