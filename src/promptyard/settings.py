@@ -24,6 +24,10 @@ class Settings:
     js_timeout_ms: int = 2000
     js_max_memory_mb: int = 64
     cache: bool = True
+    # The judge of model-graded assertions that name no provider (promptfoo's default grader),
+    # and the embedding model of `similar` / answer-relevance.
+    judge_provider: str = "openai:gpt-4.1"
+    embedding_provider: str = "openai:embedding:text-embedding-3-large"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -24,6 +24,7 @@ LAYERS = {
     "optimize": 3,
     "jobs": 3,
     "library": 4,
+    "judge_models": 4,
     "server": 4,
     "cli": 4,
 }

@@ -139,6 +139,12 @@ class TokenUsage:
     total: int = 0
     cached: int = 0
 
+    def add(self, other: TokenUsage) -> None:
+        self.prompt += other.prompt
+        self.completion += other.completion
+        self.total += other.total
+        self.cached += other.cached
+
     def to_dict(self) -> dict[str, int]:
         return {
             "prompt": self.prompt,
@@ -212,7 +218,12 @@ class GradingResult:
     assertion: Assertion | None = None
     component_results: list[GradingResult] = field(default_factory=list)
     named_scores: dict[str, float] = field(default_factory=dict)
-    error: str | None = None  # set when a user's scorer failed rather than judged
+    error: str | None = None  # set when a user's scorer or a judge failed rather than judged
+    # Spend of the judge and embedding calls behind this verdict (a test's: all of them), kept
+    # apart from the task's. cost is None when no call was priced; 0.0 for cached calls.
+    tokens_used: TokenUsage | None = None
+    cost: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)  # judge prompt, raw reply, ...
 
     def to_dict(self) -> dict[str, Any]:
         """promptfoo's gradingResult shape."""
@@ -225,6 +236,12 @@ class GradingResult:
             out["namedScores"] = dict(self.named_scores)
         if self.error:
             out["error"] = self.error
+        if self.tokens_used is not None:
+            out["tokensUsed"] = self.tokens_used.to_dict()
+        if self.cost is not None:
+            out["cost"] = self.cost
+        if self.metadata:
+            out["metadata"] = self.metadata
         return out
 
     @classmethod
@@ -238,6 +255,9 @@ class GradingResult:
             component_results=[cls.from_dict(c) for c in data.get("componentResults") or []],
             named_scores=dict(data.get("namedScores") or {}),
             error=data.get("error"),
+            tokens_used=TokenUsage(**data["tokensUsed"]) if data.get("tokensUsed") else None,
+            cost=data.get("cost"),
+            metadata=dict(data.get("metadata") or {}),
         )
 
 

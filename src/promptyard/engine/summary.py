@@ -30,6 +30,10 @@ class PairStats:
     total_tokens: int = 0
     cost: float = 0.0
     cost_unknown: int = 0  # trials whose provider has no known price
+    judge_cost: float = 0.0  # judge and embedding calls of the graders, apart from the task's
+    judge_tokens: int = 0
+    judge_calls_unpriced: int = 0  # trials whose judge spend has no known price
+    grading_errors: int = 0  # trials with an assertion that errored (e.g. an unreadable judge)
     latencies: list[float] = field(default_factory=list)
     scores: array[float] = field(default_factory=lambda: array("d"))  # for the score's CI
     flaky_count: int = 0  # set by SummaryBuilder before to_dict
@@ -56,6 +60,18 @@ class PairStats:
             self.cost += trial.cost
         if trial.error is None:
             self.latencies.append(trial.latency_ms)
+        grading = trial.grading
+        if grading is not None:
+            if grading.tokens_used is not None:
+                self.judge_tokens += grading.tokens_used.total
+                if grading.cost is None:
+                    self.judge_calls_unpriced += 1
+            if grading.cost is not None:
+                self.judge_cost += grading.cost
+            if grading.error is not None or any(
+                c.error is not None for c in grading.component_results
+            ):
+                self.grading_errors += 1
 
     def to_dict(self) -> dict[str, Any]:
         ordered = sorted(self.latencies)
@@ -81,6 +97,11 @@ class PairStats:
             },
             "cost": round(self.cost, 10),
             "cost_unknown": self.cost_unknown,
+            "judge_cost": round(self.judge_cost, 10),
+            "judge_tokens": self.judge_tokens,
+            "judge_cost_unknown": self.judge_calls_unpriced,
+            "total_cost": round(self.cost + self.judge_cost, 10),
+            "grading_errors": self.grading_errors,
             "latency_ms": {"p50": percentile(ordered, 50), "p95": percentile(ordered, 95)},
         }
 
@@ -139,7 +160,12 @@ class SummaryBuilder:
             "failed": sum(p["failed"] for p in pairs),
             "errors": sum(p["errors"] for p in pairs),
             "pass_rate": passed / total if total else 0.0,
+            # Spend kept apart and summed: the task's calls, the judges', and both.
             "cost": round(sum(p["cost"] for p in pairs), 10),
+            "judge_cost": round(sum(p["judge_cost"] for p in pairs), 10),
+            "total_cost": round(sum(p["total_cost"] for p in pairs), 10),
             "tokens": sum(p["tokens"]["total"] for p in pairs),
+            "judge_tokens": sum(p["judge_tokens"] for p in pairs),
+            "grading_errors": sum(p["grading_errors"] for p in pairs),
             "flaky": flaky,
         }

@@ -18,6 +18,7 @@ from promptyard.errors import ConfigError
 from promptyard.project.cases import finish_case, parse_test
 from promptyard.project.datasets import iter_test_file
 from promptyard.project.files import LoadContext
+from promptyard.project.grading import apply_grading, judge_ref, load_metrics
 from promptyard.project.prompts import load_prompts
 from promptyard.project.providers import load_profiles, load_providers
 from promptyard.project.refs import resolve_refs
@@ -37,6 +38,8 @@ CONFIG_NAMES = (
 TOP_KEYS = (
     "description", "prompts", "providers", "targets", "profiles", "tests", "defaultTest",
     "scenarios", "evaluateOptions", "env",
+    # ours: grading (project/grading.py) and KPIs (scorers/kpi.py)
+    "judge_profile", "metrics", "kpis", "additional_kpis", "kpi_threshold",
     # harmless to us: kept in raw_config, otherwise ignored (docs/config.md says which)
     "outputPath", "tags", "metadata", "sharing", "writeLatestResults", "$schema",
     # promptfoo's conventional home for `$ref` targets (assertionTemplates) is data only
@@ -149,6 +152,9 @@ def _build(data: Any, src: Source, base_dir: str, overrides: dict[str, Any] | No
     providers = load_providers(data.get(provider_key), profiles, ctx, src, (provider_key,))
     default = _default_test(data.get("defaultTest"), ctx, src)
     tests = _load_tests(data, default, ctx, src)
+    judge = judge_ref(data.get("judge_profile"), profiles, src, ("judge_profile",))
+    metrics = load_metrics(data.get("metrics"), src, ("metrics",))
+    apply_grading(tests, judge, metrics, profiles)
     options = _eval_options(data.get("evaluateOptions"), src, ("evaluateOptions",))
     if overrides:
         _apply_overrides(options, overrides)

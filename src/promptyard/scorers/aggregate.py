@@ -11,14 +11,14 @@
 
 from __future__ import annotations
 
-from promptyard.core.types import Assertion, GradingResult
+from promptyard.core.types import Assertion, GradingResult, TokenUsage
 
 
 class Aggregate:
     """Accumulates assertion results for one test or one assert-set."""
 
-    __slots__ = ("_components", "_failed", "_named", "_named_weight", "_score", "_threshold",
-                 "_weight")  # fmt: skip
+    __slots__ = ("_components", "_cost", "_failed", "_named", "_named_weight", "_score",
+                 "_threshold", "_tokens", "_weight")  # fmt: skip
 
     def __init__(self, threshold: float | None = None) -> None:
         self._threshold = threshold
@@ -28,6 +28,8 @@ class Aggregate:
         self._components: list[tuple[int, GradingResult]] = []
         self._named: dict[str, float] = {}
         self._named_weight: dict[str, float] = {}
+        self._tokens: TokenUsage | None = None  # judge spend, summed over the components
+        self._cost: float | None = None
 
     @property
     def named_weights(self) -> dict[str, float]:
@@ -47,6 +49,12 @@ class Aggregate:
         self._score += result.score * weight
         self._weight += weight
         self._components.append((index, result))
+        if result.tokens_used is not None:
+            if self._tokens is None:
+                self._tokens = TokenUsage()
+            self._tokens.add(result.tokens_used)
+        if result.cost is not None:
+            self._cost = (self._cost or 0.0) + result.cost
         named, named_weight = self._named, self._named_weight
         if metric:
             named[metric] = named.get(metric, 0.0) + result.score * weight
@@ -83,4 +91,6 @@ class Aggregate:
             assertion=assertion,
             component_results=flat,
             named_scores=named,
+            tokens_used=self._tokens,
+            cost=self._cost,
         )

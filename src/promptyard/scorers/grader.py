@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from promptyard.scorers.values import (
 
 if TYPE_CHECKING:
     from promptyard.scorers.code import CodeRunner  # type: ignore[import-not-found, unused-ignore]
+    from promptyard.scorers.judge import Judge
 
 _NO_ASSERTIONS = "No assertions"
 
@@ -58,8 +60,13 @@ class Grader:
         allow_python: bool = True,
         js_timeout_ms: int = 2000,
         js_max_memory_bytes: int = 64 * 2**20,
+        judge: Callable[[], Judge] | None = None,
     ) -> None:
         self._base_dir = base_dir
+        # Built by the first model-graded assertion validate() sees: runs without one never
+        # import the judge.
+        self._judge_factory = judge
+        self._judge: Judge | None = None
         self._allow_python = allow_python
         self._js_timeout_ms = js_timeout_ms
         self._js_max_memory_bytes = js_max_memory_bytes
@@ -68,9 +75,10 @@ class Grader:
 
     # ------------------------------------------------------------ load time
 
-    def validate(self, assertion: Assertion) -> None:
+    def validate(self, assertion: Assertion, options: dict[str, Any] | None = None) -> None:
         """Raise UnknownAssertionError or ConfigError (naming assertion.where) if the assertion
-        cannot run; called once per assertion when the config is loaded."""
+        cannot run; called once per assertion when the config is loaded. `options` are the
+        test's (they name the judge model of model-graded types)."""
         where = assertion.where or None
         entry, inverse = resolve_type(assertion.type, assertion.where)
         if inverse and not entry.negatable:
@@ -79,11 +87,20 @@ class Grader:
                 field=where,
             )
         check_value(assertion, entry, inverse, allow_python=self._allow_python)
+        if entry.needs_model and self._judge_factory is not None:
+            if self._judge is None:
+                self._judge = self._judge_factory()
+            try:
+                self._judge.validate(assertion, entry.name, options or {})
+            except ConfigError as exc:
+                if exc.field is None and exc.file is None and where:
+                    raise ConfigError(str(exc), field=where) from None
+                raise
         if self._code is None and _wants_js(assertion, entry.name):
             self.start_sandbox()
         if entry.name == ASSERT_SET:
             for child in assertion.assertions:
-                self.validate(child)
+                self.validate(child, options)
 
     # ------------------------------------------------------------ per trial
 
@@ -129,7 +146,12 @@ class Grader:
             if assertion.transform:
                 output = await self._code_runner().transform(assertion.transform, output, ctx)
             entry = prep.entry
-            if entry.needs_code:
+            if entry.needs_model and self._judge is not None:
+                value = await self._value(prep, assertion.value, output, ctx)
+                result = await self._judge.grade(
+                    entry.name, prep.inverse, assertion, value, output, ctx
+                )
+            elif entry.needs_code:
                 # The runner reads the not- prefix itself (promptfoo's script result rules).
                 runner = self._code_runner()
                 if entry.name == "python":

@@ -1,0 +1,129 @@
+"""The concrete judge and embedding models of a run (a composition root's part, like library.py).
+
+Turns what a config writes as a grading `provider` (an id, `{id, label, config}`, nothing for
+the default) into providers wrapped in the same call policy as the task's, built once per
+distinct reference and closed with the run. The judge's response cache is the run store's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from promptyard.core.types import Completion, CompletionRequest, EvalOptions, ProviderSpec
+from promptyard.errors import ConfigError
+from promptyard.settings import Settings
+
+if TYPE_CHECKING:
+    from promptyard.providers.base import Embedder, Provider
+    from promptyard.providers.policy import CallPolicy
+
+
+class _CacheStore(Protocol):
+    def cache_get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+    def cache_put_many(self, items: Mapping[str, dict[str, Any]]) -> None: ...
+
+
+def provider_spec(ref: Any, default: str, where: str = "options.provider") -> ProviderSpec:
+    if ref is None or ref == "":
+        return ProviderSpec(id=default, where=where)
+    if isinstance(ref, str):
+        return ProviderSpec(id=ref, where=where)
+    if isinstance(ref, Mapping) and isinstance(ref.get("id"), str):
+        config = ref.get("config") or {}
+        if not isinstance(config, Mapping):
+            raise ConfigError("a grading provider's `config` must be a mapping", field=where)
+        return ProviderSpec(id=ref["id"], label=ref.get("label"), config=dict(config), where=where)
+    raise ConfigError(
+        "a grading provider is an id like openai:gpt-4.1-mini or a mapping with `id`", field=where
+    )
+
+
+class _PolicyModel:
+    """A judge model: the provider behind the task's retry, timeout and concurrency policy."""
+
+    def __init__(self, provider: Provider, policy: CallPolicy) -> None:
+        self.id = provider.id
+        self._provider = provider
+        self._policy = policy
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        return await self._policy.complete(request)
+
+    def cache_identity(self) -> dict[str, Any]:
+        return self._provider.cache_identity()
+
+
+class RunJudgeModels:
+    """JudgeModels for one run: default models from settings, providers built on first use."""
+
+    def __init__(self, settings: Settings, options: EvalOptions, base_dir: str) -> None:
+        self._settings = settings
+        self._options = options
+        self._base_dir = base_dir
+        self._chat: dict[str, _PolicyModel] = {}
+        self._embedders: dict[str, Embedder] = {}
+
+    def _chat_spec(self, ref: Any) -> ProviderSpec:
+        return provider_spec(ref, self._settings.judge_provider)
+
+    def _embedding_ref(self, ref: Any) -> Any:
+        return ref if ref not in (None, "") else self._settings.embedding_provider
+
+    def check(self, ref: Any, kind: str) -> None:
+        if kind == "embedding":
+            from promptyard.providers.embeddings import check_embedder_credentials
+
+            check_embedder_credentials(self._embedding_ref(ref))
+            return
+        from promptyard.providers import check_credentials
+
+        check_credentials(self._chat_spec(ref))
+
+    def chat(self, ref: Any) -> _PolicyModel:
+        spec = self._chat_spec(ref)
+        key = json.dumps([spec.id, spec.config], sort_keys=True, default=str)
+        model = self._chat.get(key)
+        if model is None:
+            from promptyard.providers import create_provider
+            from promptyard.providers.policy import CallPolicy
+
+            provider = create_provider(spec, base_dir=self._base_dir)
+            policy = CallPolicy.from_config(provider, spec.config, self._options, where=spec.where)
+            model = self._chat[key] = _PolicyModel(provider, policy)
+        return model
+
+    def embedder(self, ref: Any) -> Embedder:
+        ref = self._embedding_ref(ref)
+        key = json.dumps(ref, sort_keys=True, default=str)
+        embedder = self._embedders.get(key)
+        if embedder is None:
+            from promptyard.providers.embeddings import create_embedder
+
+            embedder = self._embedders[key] = create_embedder(ref, base_dir=self._base_dir)
+        return embedder
+
+    async def aclose(self) -> None:
+        for model in self._chat.values():
+            await model._provider.aclose()
+        for embedder in self._embedders.values():
+            await embedder.aclose()
+        self._chat.clear()
+        self._embedders.clear()
+
+
+class StoreJudgeCache:
+    """The judge's response cache on the run store (which the engine calls from threads)."""
+
+    def __init__(self, store: _CacheStore) -> None:
+        self._store = store
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        hits = await asyncio.to_thread(self._store.cache_get_many, [key])
+        return hits.get(key)
+
+    async def put(self, key: str, value: dict[str, Any]) -> None:
+        await asyncio.to_thread(self._store.cache_put_many, {key: value})
