@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from promptyard.core.types import TokenUsage
 from promptyard.providers.config import PriceOverride, normalize_config, price_override
+from promptyard.providers.price_memo import UNPRICED, apply, memo, model_key
 
 # Id prefixes of models that run locally: free unless the config says otherwise.
 LOCAL_PREFIXES = frozenset(
@@ -34,7 +35,8 @@ def is_loopback(base_url: str | None) -> bool:
 class Pricer:
     """Prices usage for one provider; build once per provider, call per completion."""
 
-    __slots__ = ("_api_url", "_free", "_local_url", "_model", "_override", "_prefetch", "_vendor")
+    __slots__ = ("_api_url", "_free", "_key", "_local_url", "_model", "_override", "_prefetch",
+                 "_vendor")  # fmt: skip
 
     def __init__(
         self,
@@ -55,18 +57,21 @@ class Pricer:
         self._free = prefix in LOCAL_PREFIXES or (self._vendor is None and self._local_url)
         complete_override = override is not None and None not in (override.input, override.output)
         self._prefetch = not self._free and not complete_override
+        self._key = model_key(self._vendor, self._api_url, model)
 
     def prefetch(self) -> None:
-        """Start loading the price catalog in the background (idempotent).
+        """Make sure this model's price is ready by the first answer (idempotent).
 
-        Adapters call this as they send a request: importing genai-prices and reading its
-        snapshot costs ~0.2 s, which then overlaps the network wait instead of stalling the
-        event loop on the first answer or slowing start-up.
+        Adapters call this as they send a request. A model priced before (price_memo.py) needs
+        nothing; otherwise genai-prices is imported and the model measured on a thread: ~0.25 s
+        that then overlaps the network wait instead of stalling the event loop on the first
+        answer or slowing start-up.
         """
         if self._prefetch:
             self._prefetch = False
-            args = (self._vendor, self._api_url, self._model)
-            threading.Thread(target=_catalog_rates, args=args, daemon=True).start()
+            if memo().lookup(self._key) is None:
+                args = (self._vendor, self._api_url, self._model)
+                threading.Thread(target=_learn, args=args, daemon=True).start()
 
     def __call__(self, usage: TokenUsage) -> float | None:
         o = self._override
@@ -77,14 +82,20 @@ class Pricer:
         if self._free:
             base: float | None = 0.0
         else:
-            base = _catalog_price(
-                self._vendor,
-                self._api_url,
-                self._model,
-                usage.prompt,
-                usage.completion,
-                usage.cached,
-            )
+            known = memo().lookup(self._key)
+            if isinstance(known, tuple):
+                base = apply(known, usage.prompt, usage.cached, usage.completion)
+            elif known == UNPRICED:
+                base = None
+            else:
+                base = _catalog_price(
+                    self._vendor,
+                    self._api_url,
+                    self._model,
+                    usage.prompt,
+                    usage.completion,
+                    usage.cached,
+                )
             if base is None and self._local_url:
                 base = 0.0
         if o is None:
@@ -162,6 +173,15 @@ def _catalog_price(
         _MISSING.add(key)
         return None
     return float(calc.total_price)
+
+
+def _learn(vendor: str | None, base_url: str | None, model: str) -> None:
+    """Measure a model's rates from the catalog and remember them (on a thread)."""
+
+    def price(prompt: int, cached: int, completion: int) -> float | None:
+        return _catalog_price(vendor, base_url, model, prompt, completion, cached)
+
+    memo().learn(model_key(vendor, base_url, model), price)
 
 
 @lru_cache(maxsize=1024)
