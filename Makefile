@@ -16,7 +16,20 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 $(DEVSTAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@# torch first, pinned: it comes from this machine's disk as a CPU build; left to the
+	@# embeddings extra (sentence-transformers) pip would fetch a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev,embeddings]'
+	@# Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests (apt-get, ~20 s)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "NOTE: /usr/bin/chromium is missing: the browser tests (tests/e2e/test_report_browser.py)"; \
+	    echo "      will skip, and fail under CI=true. Install it as root: apt-get install chromium"; \
+	  fi; \
+	fi
 	touch $(DEVSTAMP)
 
 # Evaluate the bundled example offline and print the results tables: the templates through

@@ -59,7 +59,7 @@ class EvalResult:
         `provider_label`, `sample`; one `var_<name>` column per test variable (values as given,
         None where a case lacks it); `output` (text: a string as is, any other output as
         JSON), `status` ("pass", "fail" or "error"), `success`, `score`, `reason` (the
-        grader's), `error`, `latency_ms`, `cost` (USD, None when unpriced), `prompt_tokens`,
+        grader's), `error`, `latency_ms`, `cost` (USD, missing when unpriced), `prompt_tokens`,
         `completion_tokens`, `total_tokens`, `cached`, `created_at`; then one
         `metric_<name>` column per named metric (an assertion's `metric:`), NaN where a trial
         has no score for it. The prefixes keep a variable or metric called, say, `score` apart
@@ -219,6 +219,7 @@ class EvalRequest:
     filter_pattern: str | None = None
     filter_first_n: int | None = None
     description: str | None = None
+    kpi_threshold: float | None = None
 
 
 def load_spec(
@@ -256,7 +257,21 @@ def load_spec(
     if options.repeat < 1:
         raise ConfigError("must be at least 1", field="repeat")
     spec.tests = select_tests(spec.tests, pattern=req.filter_pattern, first_n=req.filter_first_n)
+    _load_kpis(spec, req)
     return spec
+
+
+def _load_kpis(spec: EvalSpec, req: EvalRequest) -> None:
+    """The config's weighted KPIs (scorers/kpi.py), checked before any call."""
+    from promptyard.scorers.kpi import CONFIG_KEYS, parse_kpi_config
+
+    if any(key in spec.raw_config for key in CONFIG_KEYS):
+        where = Path(spec.config_path).name if spec.config_path else "<config>"
+        spec.kpis, spec.kpi_threshold = parse_kpi_config(spec.raw_config, where=where)
+    if req.kpi_threshold is not None:
+        if not any(k.weight > 0 for k in spec.kpis):
+            raise ConfigError("--kpi-threshold needs `kpis` with a weight above 0 in the config")
+        spec.kpi_threshold = req.kpi_threshold
 
 
 async def evaluate_async(

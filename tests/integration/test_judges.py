@@ -278,7 +278,7 @@ def test_context_assertions_name_missing_vars(stub_server: StubServer, tmp_path:
     assert stub_server.request_count == 0
 
 
-# -- which judge, and failing early -----------------------------------------------------------------
+# -- which judge, and failing early -------------------------------------------------------------
 
 
 def test_default_judge_without_key_fails_before_any_call(
@@ -329,3 +329,80 @@ def test_rubric_prompt_override(stub_server: StubServer, tmp_path: Path) -> None
     sent = stub_server.requests[-1]["body"]["messages"]
     assert sent == [{"role": "user", "content": "JUDGE Answer: What is 2+2? BY the rubric"}]
     assert component(result).metadata["prompt"] == "file://rubric.json"
+
+
+# -- similar, through the judge's embedding models -------------------------------------------
+
+
+def test_similar_through_an_embeddings_api(stub_server: StubServer, tmp_path: Path) -> None:
+    emb = {"id": "openai:embedding:text-embedding-3-small",
+           "config": {"apiBaseUrl": stub_server.base_url, "apiKey": "sk-test"}}  # fmt: skip
+    config = cfg(stub_server, [
+        {"type": "similar", "value": "Answer: What is 2+2?", "threshold": 0.99},
+        {"type": "not-similar", "value": "something else entirely", "threshold": 0.99},
+    ])  # fmt: skip
+    config["defaultTest"]["options"]["provider"] = {"embedding": emb}
+    result = run(config, tmp_path)
+    same, other = component(result, 0), component(result, 1)
+    assert same.passed and same.score == pytest.approx(1.0)  # the stub embeds text identically
+    assert other.passed
+    assert same.tokens_used is not None and same.tokens_used.total > 0
+    assert result.summary["judge_tokens"] > 0
+
+
+def test_similar_offline_with_minilm(tmp_path: Path) -> None:
+    config = {
+        "prompts": ["A cat sits on the mat"],
+        "providers": ["echo"],
+        "defaultTest": {"options": {"provider": {"embedding": "local:all-MiniLM-L6-v2"}}},
+        "tests": [{"assert": [
+            {"type": "similar", "value": "A kitten is on the rug", "threshold": 0.5},
+            {"type": "similar", "value": "Stock markets fell sharply", "threshold": 0.5},
+        ]}],
+    }  # fmt: skip
+    result = run(config, tmp_path)
+    near, far = component(result, 0), component(result, 1)
+    assert near.passed and near.score > 0.5
+    assert not far.passed and far.score < 0.2
+    assert result.summary["judge_cost"] == 0.0  # a local model is free
+
+
+# -- KPIs ---------------------------------------------------------------------------------------
+
+
+def test_kpis_per_trial_and_run_gate(stub_server: StubServer, tmp_path: Path) -> None:
+    stub_server.script(reply('{"pass": true, "score": 0.8, "reason": "ok"}'))
+    config = cfg(
+        stub_server,
+        [{"type": "llm-rubric", "value": "x", "metric": "quality"},
+         {"type": "contains", "value": "2+2"}],
+        kpis=[
+            {"name": "q", "expression": "quality", "weight": 3},
+            {"name": "short", "expression": "1 if output_length < 10 else 0", "weight": 1},
+            {"name": "broken", "expression": "score / (cached - cached)", "weight": 0},
+        ],
+        kpi_threshold=0.7,
+    )  # fmt: skip
+    result = run(config, tmp_path)
+    kpis = result.trials[0].kpis
+    assert kpis is not None
+    assert kpis["values"]["q"] == pytest.approx(0.8)
+    assert kpis["values"]["short"] == 0.0  # "Answer: What is 2+2?" is 20 characters
+    assert kpis["score"] == pytest.approx((3 * 0.8 + 0) / 4)
+    assert "broken" in kpis["errors"]
+    run_kpi = result.summary["kpi"]
+    assert run_kpi["score"] == pytest.approx(0.6) and run_kpi["passed"] is False
+    assert run_kpi["threshold"] == 0.7
+    assert result.summary["pairs"][0]["kpi"]["values"]["q"] == pytest.approx(0.8)
+    # Kept in the store, as each trial completes.
+    from promptyard.store import Store
+
+    with Store.open(result.database_url) as store:
+        (trial,) = list(store.iter_trials(result.run_id))
+    assert trial.kpis == kpis
+
+
+def test_hostile_kpi_is_refused_at_load(stub_server: StubServer, tmp_path: Path) -> None:
+    config = cfg(stub_server, [], kpis=[{"name": "x", "expression": "().__class__"}])
+    with pytest.raises(ConfigError, match=r"kpis\[0\]\.expression"):
+        run(config, tmp_path)

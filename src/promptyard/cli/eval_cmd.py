@@ -58,6 +58,13 @@ def eval_command(
         str | None, typer.Option("--db", help="Database URL (default: project SQLite).")
     ] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
+    kpi_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--kpi-threshold",
+            help="Gate on the weighted KPI score: exit 0 when the run's score is at least this.",
+        ),
+    ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Print every trial.")] = False,
 ) -> None:
@@ -94,6 +101,7 @@ def eval_command(
         filter_pattern=filter_pattern,
         filter_first_n=filter_first_n,
         description=description,
+        kpi_threshold=kpi_threshold,
     )
     try:
         spec = load_spec(config or Path.cwd(), request=request)
@@ -165,6 +173,13 @@ def _export(database_url: str, run_id: str, path: Path) -> None:
 def _exit_code(summary: dict[str, Any], status: str, threshold: float | None) -> int:
     if status == "cancelled":
         return EXIT_CANCELLED
+    kpi = summary.get("kpi") or {}
+    if kpi.get("threshold") is not None:
+        # The KPI score is the gate (with the pass-rate threshold too, when one is given).
+        if not kpi.get("passed"):
+            return EXIT_FAILED_TESTS
+        if threshold is None:
+            return 0
     total = summary.get("total", 0)
     passed = summary.get("passed", 0)
     if threshold is not None:

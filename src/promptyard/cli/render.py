@@ -89,6 +89,33 @@ class TrialProgress:
             self._progress.update(self._task, advance=1, passed=self._passed, failed=self._failed)
 
 
+def _print_spend_and_kpis(console: Console, summary: dict[str, Any]) -> None:
+    """Judge spend apart from the task's, and the weighted KPI score with its gate."""
+    if summary.get("judge_tokens") or summary.get("judge_cost"):
+        console.print(
+            f"Cost: task {summary.get('cost', 0.0):.6f} + judges {summary['judge_cost']:.6f}"
+            f" = {summary.get('total_cost', 0.0):.6f} USD"
+            f" [dim](judge tokens {summary.get('judge_tokens', 0):,})[/dim]"
+        )
+    if summary.get("grading_errors"):
+        console.print(
+            f"[yellow]{summary['grading_errors']} trial(s) with a scorer error[/yellow]"
+            " (an unreadable judge reply or a failed judge call: see the reasons below)"
+        )
+    kpi = summary.get("kpi")
+    if kpi:
+        score = "n/a" if kpi.get("score") is None else f"{kpi['score']:.3f}"
+        values = ", ".join(
+            f"{escape(name)} {'n/a' if v is None else f'{v:.3f}'}"
+            for name, v in (kpi.get("values") or {}).items()
+        )
+        line = f"KPI score {score} [dim]({values})[/dim]"
+        if kpi.get("threshold") is not None:
+            verdict = "[green]met[/green]" if kpi.get("passed") else "[red]not met[/red]"
+            line += f"; threshold {kpi['threshold']:g} {verdict}"
+        console.print(line)
+
+
 def print_summary(console: Console, summary: dict[str, Any], failures: list[TrialResult]) -> None:
     table = Table(title="Results", title_justify="left")
     for column in (
@@ -126,6 +153,7 @@ def print_summary(console: Console, summary: dict[str, Any], failures: list[Tria
             _ms(latency["p95"]),
         )
     console.print(table)
+    _print_spend_and_kpis(console, summary)
     if failures:
         console.print(f"[bold red]Failures[/bold red] (first {len(failures)}):")
         for trial in failures:

@@ -119,6 +119,9 @@ class EvalSpec:
     base_dir: str = "."  # relative file:// paths resolve against this
     config_path: str | None = None
     raw_config: dict[str, Any] = field(default_factory=dict)
+    # Weighted KPIs (scorers.kpi.Kpi, parsed by the composition root) and the run's gate.
+    kpis: list[Any] = field(default_factory=list)
+    kpi_threshold: float | None = None
 
 
 @dataclass(slots=True)
@@ -301,3 +304,4 @@ class TrialResult:
     cached: bool = False
     raw: Any = None
     created_at: str = ""  # UTC ISO-8601
+    kpis: dict[str, Any] | None = None  # {values, errors, score} when the spec has KPIs

@@ -115,6 +115,11 @@ class EvalRunner:
         self.keep_trials = keep_trials
         self.total = trial_count(spec)
         self.summary = SummaryBuilder(repeat=spec.options.repeat)
+        self._kpis: list[Any] = []
+        if spec.kpis:
+            from promptyard.scorers.kpi import compile_kpis
+
+            self._kpis = compile_kpis(spec.kpis)
         self._kept: list[TrialResult] = []
         self._grading: set[asyncio.Task[None]] = set()
         self._bug: BaseException | None = None  # an engine bug raised inside a grading task
@@ -177,6 +182,13 @@ class EvalRunner:
         summary["duration_s"] = round(time.perf_counter() - t0, 3)
         summary["planned"] = self.total
         summary["started_at"] = started
+        if self.spec.kpis:
+            kpi = summary["kpi"]
+            kpi["threshold"] = self.spec.kpi_threshold
+            threshold = self.spec.kpi_threshold
+            kpi["passed"] = threshold is None or (
+                kpi["score"] is not None and kpi["score"] >= threshold
+            )
         if not self._created:  # the store failed before the run was recorded
             return summary
         await asyncio.to_thread(
@@ -416,6 +428,8 @@ class EvalRunner:
             finished = len(items) != len(batch)
             if not items:
                 continue
+            if self._kpis:
+                self._score_kpis(items)
             await asyncio.to_thread(self._commit, items)
             for d in items:
                 self.summary.add(d.trial)
@@ -423,6 +437,14 @@ class EvalRunner:
                     self._kept.append(d.trial)
                 if self.on_trial is not None:
                     self.on_trial(d.trial)
+
+    def _score_kpis(self, items: list[_Done]) -> None:
+        from promptyard.scorers.kpi import evaluate_kpis, trial_variables
+
+        for d in items:
+            t = d.trial
+            judge_cost = t.grading.cost if t.grading is not None else 0.0
+            t.kpis = evaluate_kpis(self._kpis, trial_variables(t, judge_cost or 0.0)).to_dict()
 
     def _commit(self, items: list[_Done]) -> None:
         self.store.add_trials([d.trial for d in items])

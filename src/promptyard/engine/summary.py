@@ -11,6 +11,54 @@ from promptyard.core.stats import bootstrap_mean_interval, percentile, wilson_in
 from promptyard.core.types import TrialResult
 
 
+class KpiStats:
+    """Running means of the trials' KPI results: the weighted score and each KPI's value."""
+
+    __slots__ = ("counts", "errors", "score_n", "score_sum", "sums", "trials")
+
+    def __init__(self) -> None:
+        self.trials = 0
+        self.score_sum = 0.0
+        self.score_n = 0
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+
+    def add(self, kpis: dict[str, Any]) -> None:
+        self.trials += 1
+        if kpis.get("score") is not None:
+            self.score_sum += kpis["score"]
+            self.score_n += 1
+        for name, value in (kpis.get("values") or {}).items():
+            self.sums.setdefault(name, 0.0)
+            self.counts.setdefault(name, 0)
+            self.errors.setdefault(name, 0)
+            if value is None:
+                self.errors[name] += 1
+            else:
+                self.sums[name] += value
+                self.counts[name] += 1
+
+    def merge(self, other: KpiStats) -> None:
+        self.trials += other.trials
+        self.score_sum += other.score_sum
+        self.score_n += other.score_n
+        for name in other.sums:
+            self.sums[name] = self.sums.get(name, 0.0) + other.sums[name]
+            self.counts[name] = self.counts.get(name, 0) + other.counts[name]
+            self.errors[name] = self.errors.get(name, 0) + other.errors[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score_sum / self.score_n if self.score_n else None,
+            "values": {
+                n: (self.sums[n] / self.counts[n] if self.counts[n] else None) for n in self.sums
+            },
+            "errors": dict(self.errors),
+            "trials": self.trials,
+        }
+
+
 @dataclass(slots=True)
 class PairStats:
     """Counts for one prompt x provider column of the results matrix."""
@@ -37,6 +85,7 @@ class PairStats:
     latencies: list[float] = field(default_factory=list)
     scores: array[float] = field(default_factory=lambda: array("d"))  # for the score's CI
     flaky_count: int = 0  # set by SummaryBuilder before to_dict
+    kpi: KpiStats | None = None  # when the run has KPIs
 
     def add(self, trial: TrialResult) -> None:
         self.total += 1
@@ -60,6 +109,10 @@ class PairStats:
             self.cost += trial.cost
         if trial.error is None:
             self.latencies.append(trial.latency_ms)
+        if trial.kpis is not None:
+            if self.kpi is None:
+                self.kpi = KpiStats()
+            self.kpi.add(trial.kpis)
         grading = trial.grading
         if grading is not None:
             if grading.tokens_used is not None:
@@ -102,6 +155,7 @@ class PairStats:
             "judge_cost_unknown": self.judge_calls_unpriced,
             "total_cost": round(self.cost + self.judge_cost, 10),
             "grading_errors": self.grading_errors,
+            "kpi": None if self.kpi is None else self.kpi.to_dict(),
             "latency_ms": {"p50": percentile(ordered, 50), "p95": percentile(ordered, 95)},
         }
 
@@ -151,6 +205,11 @@ class SummaryBuilder:
         for key, stats in self.pairs.items():
             stats.flaky_count = per_pair[key]
         pairs = [p.to_dict() for p in self.pairs.values()]
+        kpi: KpiStats | None = None
+        for stats in self.pairs.values():
+            if stats.kpi is not None:
+                kpi = kpi or KpiStats()
+                kpi.merge(stats.kpi)
         total = sum(p["total"] for p in pairs)
         passed = sum(p["passed"] for p in pairs)
         return {
@@ -168,4 +227,5 @@ class SummaryBuilder:
             "judge_tokens": sum(p["judge_tokens"] for p in pairs),
             "grading_errors": sum(p["grading_errors"] for p in pairs),
             "flaky": flaky,
+            **({"kpi": kpi.to_dict()} if kpi is not None else {}),
         }

@@ -13,9 +13,10 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from promptyard.core.types import Completion, CompletionRequest, ProviderSpec
+from promptyard.core.types import Completion, CompletionRequest, ProviderSpec, TokenUsage
 from promptyard.errors import (
     ConfigError,
+    ProviderError,
     ProviderResponseError,
     ProviderServerError,
     ProviderTimeoutError,
@@ -30,6 +31,7 @@ from promptyard.providers.openai_wire import (
     maybe_json,
     messages_for,
     parse_chat,
+    parse_usage,
     wants_json,
 )
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     import aiohttp
 
 DEFAULT_POOL = 100
+EMBEDDING_KINDS = ("embedding", "embeddings")  # promptfoo spells both
 
 
 class OpenAICompatProvider(BaseProvider):
@@ -155,10 +158,29 @@ class OpenAICompatProvider(BaseProvider):
 
     async def embed(self, texts: list[str], *, timeout_s: float = 60.0) -> list[list[float]]:
         """Embeddings from POST /embeddings (for similarity scorers)."""
+        vectors, _ = await self.embed_with_usage(texts, timeout_s=timeout_s)
+        return vectors
 
+    async def embed_with_usage(
+        self,
+        texts: list[str],
+        *,
+        model: str | None = None,
+        timeout_s: float = 60.0,
+        extra: dict[str, Any] | None = None,
+    ) -> tuple[list[list[float]], TokenUsage]:
+        """Vectors (in input order) and the usage the server reported, from one POST.
+
+        `model` defaults to this provider's model without promptfoo's `embedding:` kind;
+        `extra` is merged into the body (`dimensions`, a server's own keys).
+        Errors are ProviderError subclasses whose message names the URL: an embedder is
+        configured apart from the provider under test, so the URL tells which one failed.
+        """
         if self._headers is None:
             self._headers = self._build_headers()
-        body = {"model": self.model, "input": texts}
+        body: dict[str, Any] = {"model": model or embedding_model(self.model), "input": texts}
+        if extra:
+            body.update(extra)
         url = self.base_url + "/embeddings"
         with _transport_errors(url, timeout_s, self.id):
             async with self._get_session().post(
@@ -169,15 +191,21 @@ class OpenAICompatProvider(BaseProvider):
             ) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
-                    raise error_for_status(resp.status, raw, resp.headers, provider=self.id)
-        data = _loads(raw, self.id)
+                    err = error_for_status(resp.status, raw, resp.headers, provider=self.id)
+                    raise _naming_url(err, url)
         try:
+            data = json.loads(raw)
             rows = sorted(data["data"], key=lambda r: r.get("index", 0))
-            return [[float(x) for x in row["embedding"]] for row in rows]
-        except (KeyError, TypeError, ValueError):
+            vectors = [[float(x) for x in row["embedding"]] for row in rows]
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise ProviderResponseError(
-                f"not an embeddings response: {excerpt(raw)}", provider=self.id
+                f"not an embeddings response from {url}: {excerpt(raw)}", provider=self.id
             ) from None
+        if len(vectors) != len(texts):
+            raise ProviderResponseError(
+                f"{len(vectors)} embeddings for {len(texts)} inputs from {url}", provider=self.id
+            )
+        return vectors, parse_usage(data.get("usage"))
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
@@ -185,6 +213,26 @@ class OpenAICompatProvider(BaseProvider):
             # RuntimeError: its loop is gone; nothing left to release.
             with contextlib.suppress(RuntimeError):
                 await session.close()
+
+
+def embedding_model(model: str) -> str:
+    """Drop promptfoo's kind: "embedding:MODEL" and "embeddings:MODEL" name MODEL."""
+    head, sep, tail = model.partition(":")
+    return tail if sep and head in EMBEDDING_KINDS else model
+
+
+def _naming_url(err: ProviderError, url: str) -> ProviderError:
+    """`err` again, same class and fields, with the URL in its message."""
+    text = str(err)
+    head = f"{err.provider}: " if err.provider else ""
+    tail = f" (HTTP {err.status})" if err.status else ""
+    core = text.removeprefix(head).removesuffix(tail)
+    return type(err)(
+        f"{core} (POST {url})",
+        provider=err.provider,
+        status=err.status,
+        retry_after=err.retry_after,
+    )
 
 
 def _loads(raw: bytes, provider: str) -> Any:

@@ -74,10 +74,12 @@ def write_html(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> Non
     _write_cards(summary, out)
     out.write(_CONTROLS)
     out.write(f'<script type="application/json" id="{DATA_ID}">{{"trials":[')
-    columns: dict[tuple[str, str], int] = {}
+    # A column is a prompt x provider, as in the summary: two providers may share an id and
+    # differ by label (one model at two temperatures), so the label is part of the key.
+    columns: dict[tuple[str, str, str], int] = {}
     labels: list[dict[str, str]] = []
     for n, trial in enumerate(trials):
-        key = (trial.prompt_id, trial.provider_id)
+        key = (trial.prompt_id, trial.provider_id, trial.provider_label)
         column = columns.get(key)
         if column is None:
             column = columns[key] = len(labels)
@@ -137,7 +139,8 @@ _CONTROLS = """<section class="controls">
 <option value="all">all cases</option><option value="fail">with a failure</option>
 <option value="error">with an error</option><option value="pass">with a pass</option>
 </select></label>
-<label>Search <input id="f-search" type="search" placeholder="description, vars, output"></label>
+<label>Search <input id="f-search" type="search"
+placeholder="description, vars, output, reason"></label>
 <span id="f-info"></span>
 <button id="f-prev" type="button">&larr; Prev</button>
 <button id="f-next" type="button">Next &rarr;</button>
@@ -159,7 +162,7 @@ pre{white-space:pre-wrap;word-break:break-word;background:var(--card);padding:.5
 border:1px solid var(--line);border-radius:4px;margin:.25rem 0;max-height:24rem;overflow:auto}
 .cards{display:flex;flex-wrap:wrap;gap:.75rem;margin-bottom:1rem}
 .card{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:.75rem;
-width:18rem}
+width:18rem;max-width:100%}
 .card h2{font-size:1rem;margin:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .card .provider{color:var(--muted);margin:0 0 .5rem}
 .card dl{display:grid;grid-template-columns:auto 1fr;gap:.1rem .75rem;margin:.5rem 0 0}
@@ -169,7 +172,7 @@ width:18rem}
 .controls{display:flex;flex-wrap:wrap;gap:.75rem;align-items:center;margin-bottom:.5rem}
 input,select,button{font:inherit;color:inherit;background:var(--card);
 border:1px solid var(--line);border-radius:4px;padding:.2rem .4rem}
-#f-search{width:18rem}#f-info{color:var(--muted)}
+#f-search{width:18rem;max-width:100%}#f-info{color:var(--muted)}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%}
 th,td{border:1px solid var(--line);padding:.35rem .5rem;vertical-align:top;text-align:left}
@@ -180,11 +183,13 @@ td.cell{min-width:12rem;max-width:28rem}
 .badge{font-weight:600;font-size:11px;padding:0 .35rem;border-radius:3px;color:#fff}
 .pass .badge{background:var(--pass)}.fail .badge{background:var(--fail)}
 .error .badge{background:var(--error)}
-.num{color:var(--muted);font-size:12px;margin-left:.35rem}
+.num{color:var(--muted);font-size:12px;margin-left:.35rem;white-space:nowrap}
 summary{cursor:pointer;color:var(--fg);word-break:break-word}
 ul.asserts{list-style:none;padding:0;margin:.25rem 0}
 ul.asserts li{margin:.15rem 0}ul.asserts .ok{color:var(--pass)}ul.asserts .no{color:var(--fail)}
 h3{font-size:12px;color:var(--muted);margin:.5rem 0 0}
+@media (max-width:600px){body{padding:.75rem}.card{width:100%}td.case{min-width:8rem}
+td.cell{min-width:14rem}}
 """
 
 _JS = """
@@ -219,7 +224,12 @@ _JS = """
   function haystack(row) {
     if (row.text === null) {
       var parts = [row.d || "", "case " + row.c, JSON.stringify(row.v)];
-      row.cells.forEach(function (t) { if (t) { parts.push(t.o, t.e || ""); } });
+      row.cells.forEach(function (t) {
+        if (t) {
+          parts.push(t.o, t.e || "");
+          t.a.forEach(function (a) { if (!a.ok) { parts.push(a.r); } });
+        }
+      });
       row.text = parts.join("\\n").toLowerCase();
     }
     return row.text;

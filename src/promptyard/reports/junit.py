@@ -74,7 +74,7 @@ def write_junit(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> No
     repeated, stream = peek_repeated(trials)
     try:
         for trial in stream:
-            key = (trial.prompt_id, trial.provider_id)
+            key = (trial.prompt_id, trial.provider_label)  # labels are unique per column
             suite = suites.get(key)
             if suite is None:
                 buffer = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed below

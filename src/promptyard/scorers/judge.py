@@ -15,8 +15,6 @@ second one fails too, the verdict is an error carrying the raw reply, never a si
 
 from __future__ import annotations
 
-import asyncio
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -31,6 +29,8 @@ from promptyard.core.types import (
     TokenUsage,
 )
 from promptyard.errors import ConfigError, PromptyardError
+from promptyard.scorers.base import CheckInput
+from promptyard.scorers.embedding import cosine_similarity, similar_verdict
 from promptyard.scorers.judge_parse import (
     JudgeParseError,
     JudgePrompt,
@@ -39,7 +39,6 @@ from promptyard.scorers.judge_parse import (
     read_closedqa,
     read_factuality,
     read_faithfulness,
-    read_index,
     read_recall,
     read_relevance,
     read_rubric,
@@ -59,15 +58,14 @@ GEVAL_MAX_SCORE = 10
 GEVAL_DEFAULT_THRESHOLD = 0.7
 ANSWER_RELEVANCE_QUESTIONS = 3
 # Types graded here, with the packaged prompt each uses first.
-JUDGED = frozenset(
+CHAT_TYPES = frozenset(
     {
         "llm-rubric", "g-eval", "factuality", "model-graded-factuality",
         "model-graded-closedqa", "context-faithfulness", "context-recall",
-        "context-relevance", "answer-relevance", "similar",
+        "context-relevance", "answer-relevance",
     }
 )  # fmt: skip
-EMBEDDING_TYPES = frozenset({"similar", "answer-relevance"})
-CHAT_TYPES = JUDGED - {"similar"}
+EMBEDDING_TYPES = frozenset({"answer-relevance"})  # and similar, similar:dot, ...
 UNSUPPORTED = {
     "classifier": "needs a HuggingFace classification model, which is not supported yet",
     "moderation": "needs a moderation API, which is not supported yet",
@@ -192,7 +190,7 @@ class Judge:
             return  # graded across a case's outputs by the engine
         if name in CHAT_TYPES:
             self._models.check(chat_ref(assertion, options), "chat")
-        if name in EMBEDDING_TYPES:
+        if name in EMBEDDING_TYPES or name.startswith("similar"):
             self._models.check(embedding_ref(assertion, options), "embedding")
         override = options.get("rubricPrompt")
         if override is not None and name in ("llm-rubric", "factuality", "model-graded-closedqa"):
@@ -205,7 +203,7 @@ class Judge:
         options = ctx.test.options
         spend = Spend()
         try:
-            if name == "similar":
+            if name.startswith("similar"):
                 result = await self._similar(assertion, value, output, ctx, spend)
             else:
                 call = _Call(self._models.chat(chat_ref(assertion, options)), spend)
@@ -458,7 +456,7 @@ class Judge:
         embedder = self._models.embedder(embedding_ref(assertion, ctx.test.options))
         embedded = await embedder.embed([query, *questions])
         call.spend.add(embedded.usage, embedded.cost, cached=False)
-        sims = [_cosine(embedded.vectors[0], v) for v in embedded.vectors[1:]]
+        sims = [cosine_similarity(embedded.vectors[0], v) for v in embedded.vectors[1:]]
         score = sum(sims) / len(sims)
         passed = score >= threshold - 1e-12
         word = "greater" if passed else "less"
@@ -471,9 +469,6 @@ class Judge:
     async def _similar(
         self, assertion: Assertion, value: Any, output: Any, ctx: GradingContext, spend: Spend
     ) -> GradingResult:
-        from promptyard.scorers.base import CheckInput
-        from promptyard.scorers.embedding import similar_verdict
-
         embedder = self._models.embedder(embedding_ref(assertion, ctx.test.options))
         name = assertion.type.removeprefix("not-")
         inp = CheckInput(
@@ -526,22 +521,3 @@ def _non_empty(text: str) -> str:
     return text.strip()
 
 
-def _cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
-
-
-async def gather_limited(coros: list[Any], limit: int) -> list[Any]:
-    """Run coroutines with at most `limit` at once (judge fan-out for select-best)."""
-    sem = asyncio.Semaphore(limit)
-
-    async def one(c: Any) -> Any:
-        async with sem:
-            return await c
-
-    return await asyncio.gather(*(one(c) for c in coros))
-
-
-__all__ = ["JUDGED", "Judge", "JudgeCache", "JudgeModel", "JudgeModels", "read_index"]

@@ -104,6 +104,12 @@ _BUILTIN: list[AssertionType] = [
     _T("similar", "embedding cosine similarity to the value is at least the threshold",
        None, needs_model=True, takes_threshold=True, value_kind="refs",
        default_threshold=0.75),
+    _T("similar:cosine", "alias of similar", None, needs_model=True, takes_threshold=True,
+       value_kind="refs", default_threshold=0.75),
+    _T("similar:dot", "embedding dot product with the value is at least the threshold", None,
+       needs_model=True, takes_threshold=True, value_kind="refs", default_threshold=0.75),
+    _T("similar:euclidean", "embedding distance to the value is at most the threshold", None,
+       needs_model=True, takes_threshold=True, value_kind="refs"),
     _T("classifier", "a classification model's score for the class (value) is at least the "
        "threshold", None, needs_model=True, takes_threshold=True),
     _T("moderation", "a moderation model flags none of the categories (value)", None,

@@ -74,6 +74,7 @@ def trial_row(t: TrialResult, clean: Any = None) -> dict[str, Any]:
         "cached": t.cached,
         "raw": None if raw is None else json_dumps(raw),
         "created_at": t.created_at,
+        "kpis": None if t.kpis is None else json_dumps(t.kpis),
     }
 
 
@@ -129,6 +130,7 @@ def trial_from_row(r: Any) -> TrialResult:
         cached=bool(r.cached),
         raw=r.raw,
         created_at=r.created_at,
+        kpis=r.kpis,
     )
 
 

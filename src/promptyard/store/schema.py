@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # The newest migration. Store.open compares the database against it to skip Alembic
 # (and its import) when the schema is already current.
-HEAD_REVISION = "0001_initial"
+HEAD_REVISION = "0002_trial_kpis"
 
 metadata = sa.MetaData()
 
@@ -69,6 +69,7 @@ trials = sa.Table(
     sa.Column("cached", sa.Boolean, nullable=False),
     sa.Column("raw", sa.JSON, nullable=True),
     sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("kpis", sa.JSON, nullable=True),  # {values, errors, score} when the run has KPIs
 )
 
 # One row per assertion verdict: a query-friendly copy of trials.grading's components.

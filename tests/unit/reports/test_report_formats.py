@@ -282,3 +282,16 @@ def test_export_run_writes_every_new_format_to_files(tmp_path: Path) -> None:
     assert ET.parse(tmp_path / "out" / "r.xml").getroot().get("tests") == "6"
     assert "## Failures" in (tmp_path / "out" / "r.md").read_text(encoding="utf-8")
     assert DATA_ID in (tmp_path / "out" / "r.html").read_text(encoding="utf-8")
+
+
+def test_html_gives_providers_that_share_an_id_a_column_each() -> None:
+    # One model at two settings: same provider id, two labels, as the summary counts them.
+    trials = [trial(0, case=0), trial(1, case=0), trial(2, case=1), trial(3, case=1)]
+    for t in trials[1::2]:
+        t.provider_label = "stub hot"
+    data = json.loads(_parse(_render(write_html, make_run(trials), iter(trials))).blobs[0])
+    assert data["columns"] == [
+        {"prompt": "label p1", "provider": "stub model"},
+        {"prompt": "label p1", "provider": "stub hot"},
+    ]
+    assert [r["k"] for r in data["trials"]] == [0, 1, 0, 1]
