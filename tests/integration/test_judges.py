@@ -406,3 +406,24 @@ def test_hostile_kpi_is_refused_at_load(stub_server: StubServer, tmp_path: Path)
     config = cfg(stub_server, [], kpis=[{"name": "x", "expression": "().__class__"}])
     with pytest.raises(ConfigError, match=r"kpis\[0\]\.expression"):
         run(config, tmp_path)
+
+
+def test_answer_relevance_compares_generated_questions_with_the_query(
+    stub_server: StubServer, tmp_path: Path
+) -> None:
+    query = "What is 2+2?"
+    stub_server.script(reply(query), reply(query), reply("Who won the cup in 1966?"))
+    emb = {"id": "openai:embedding:text-embedding-3-small",
+           "config": {"apiBaseUrl": stub_server.base_url, "apiKey": "sk-test"}}  # fmt: skip
+    config = cfg(stub_server, [{"type": "answer-relevance", "threshold": 0.9}])
+    config["defaultTest"]["options"]["provider"] = {"text": judge(stub_server), "embedding": emb}
+    config["tests"][0]["vars"]["query"] = query
+    result = run(config, tmp_path)
+    c = component(result)
+    sims = [q["similarity"] for q in c.metadata["questions"]]
+    assert sims[0] == pytest.approx(1.0) and sims[1] == pytest.approx(1.0) and sims[2] < 0.9
+    assert c.score == pytest.approx(sum(sims) / 3)
+    assert c.passed is (c.score >= 0.9)
+    assert c.reason.startswith("Relevance ")
+    paths = stub_server.stats()["by_path"]
+    assert paths["/v1/chat/completions"] == 3 and paths["/v1/embeddings"] == 1
