@@ -427,3 +427,45 @@ def test_answer_relevance_compares_generated_questions_with_the_query(
     assert c.reason.startswith("Relevance ")
     paths = stub_server.stats()["by_path"]
     assert paths["/v1/chat/completions"] == 3 and paths["/v1/embeddings"] == 1
+
+
+# -- select-best: one verdict across a case's outputs -----------------------------------------
+
+
+def test_select_best_picks_one_output_per_case_and_sample(
+    stub_server: StubServer, tmp_path: Path
+) -> None:
+    config = cfg(
+        stub_server,
+        [{"type": "select-best", "value": "the most {{ tone }} answer"},
+         {"type": "contains", "value": "2"}],
+        prompts=["Short: {{question}}", "Long: {{question}}", "Other: {{question}}"],
+        evaluateOptions={"repeat": 2},
+    )  # fmt: skip
+    config["tests"][0]["vars"]["tone"] = "formal"
+    stub_server.script(reply("Index 1 fits best"), reply("2"))  # one call per sample
+    result = run(config, tmp_path)
+    assert len(result.trials) == 6  # 3 prompts x 2 samples
+    by_sample: dict[int, list[Any]] = {}
+    for t in sorted(result.trials, key=lambda t: t.index):
+        by_sample.setdefault(t.sample, []).append(t)
+    assert stub_server.stats()["by_path"]["/v1/chat/completions"] == 2
+    chosen = {s: [t.prompt_label for t in ts if t.success] for s, ts in by_sample.items()}
+    assert chosen == {0: ["Long: {{question}}"], 1: ["Other: {{question}}"]}
+    loser = by_sample[0][0]
+    assert loser.success is False and loser.score == 0.0
+    assert loser.grading is not None
+    assert loser.grading.reason == "Output not selected: the most formal answer"
+    kinds = [c.assertion.type for c in loser.grading.component_results if c.assertion]
+    assert kinds == ["contains", "select-best"]
+    sent = stub_server.requests[0]["body"]["messages"][0]["content"]
+    assert 'the most formal answer' in sent and '<Text index="2">' in sent
+    # The comparison's spend is counted once per group.
+    assert result.summary["judge_tokens"] == 240
+    assert result.summary["passed"] == 2
+
+
+def test_select_best_needs_several_outputs(stub_server: StubServer, tmp_path: Path) -> None:
+    config = cfg(stub_server, [{"type": "select-best", "value": "best"}])
+    with pytest.raises(ConfigError, match="select-best compares"):
+        run(config, tmp_path)

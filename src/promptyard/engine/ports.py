@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from promptyard.core.types import GradingContext, GradingResult, TrialResult
+from promptyard.core.types import GradingContext, GradingResult, TestCase, TrialResult
 
 
 class RunStore(Protocol):
@@ -36,3 +36,7 @@ class RunStore(Protocol):
 
 class Grader(Protocol):
     async def grade(self, ctx: GradingContext) -> GradingResult: ...
+
+    async def compare(self, test: TestCase, trials: list[TrialResult]) -> None:
+        """Grade assertions that compare a case's outputs (select-best), in place."""
+        ...

@@ -33,9 +33,10 @@ from promptyard.core.types import (
 )
 from promptyard.engine.ports import Grader, RunStore
 from promptyard.engine.summary import SummaryBuilder
-from promptyard.errors import PromptyardError, RunCancelled, TemplateError
+from promptyard.errors import ConfigError, PromptyardError, RunCancelled, TemplateError
 from promptyard.providers.base import Provider
 from promptyard.providers.policy import CallPolicy
+from promptyard.scorers.registry import SELECT_BEST
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,10 @@ class EvalRunner:
         self.keep_trials = keep_trials
         self.total = trial_count(spec)
         self.summary = SummaryBuilder(repeat=spec.options.repeat)
+        # select-best compares a case's outputs: its trials wait here until all have answered.
+        self._group_size = len(spec.prompts) * len(spec.providers)
+        self._compares = any(a.type == SELECT_BEST for t in spec.tests for a in t.assertions)
+        self._held: dict[tuple[int, int], list[_Done]] = {}
         self._kpis: list[Any] = []
         if spec.kpis:
             from promptyard.scorers.kpi import compile_kpis
@@ -211,6 +216,11 @@ class EvalRunner:
             for test in self.spec.tests:
                 if missing_variables(prompt, test):
                     render_prompt(prompt, test)
+        if self._compares and self._group_size < 2:
+            raise ConfigError(
+                "select-best compares the outputs of several prompts or providers for each"
+                " case; this config gives one output per case"
+            )
 
     async def _pipeline(self) -> None:
         concurrency = 1 if self.spec.options.delay_ms else self.spec.options.max_concurrency
@@ -249,6 +259,11 @@ class EvalRunner:
                     task.cancel()
             await asyncio.gather(*self._grading, return_exceptions=True)
             if not writer.done():
+                # Groups cut short (a cancel, a failure) are kept without their comparison.
+                for group in self._held.values():
+                    for d in group:
+                        await done.put(d)
+                self._held.clear()
                 await done.put(None)
             await writer
 
@@ -302,7 +317,7 @@ class EvalRunner:
             if fetched is None:  # cancelled mid-call: nothing finished, nothing to keep
                 return
             if isinstance(fetched, _Done):
-                await done.put(fetched)
+                await self._emit(fetched, done)
                 continue
             await grade_slots.acquire()
             task = asyncio.create_task(self._grade(fetched, done, grade_slots))
@@ -376,9 +391,27 @@ class EvalRunner:
         self, f: _Fetched, done: asyncio.Queue[_Done | None], grade_slots: asyncio.Semaphore
     ) -> None:
         try:
-            await done.put(await self._graded_trial(f))
+            await self._emit(await self._graded_trial(f), done)
         finally:
             grade_slots.release()
+
+    async def _emit(self, d: _Done, done: asyncio.Queue[_Done | None]) -> None:
+        """Hand a finished trial to the writer; a case with select-best waits for its group."""
+        if self._compares:
+            test = self.spec.tests[d.trial.case_index]
+            if any(a.type == SELECT_BEST for a in test.assertions):
+                key = (d.trial.case_index, d.trial.sample)
+                group = self._held.setdefault(key, [])
+                group.append(d)
+                if len(group) < self._group_size:
+                    return
+                del self._held[key]
+                group.sort(key=lambda x: x.trial.index)
+                await self.grader.compare(test, [x.trial for x in group])
+                for x in group:
+                    await done.put(x)
+                return
+        await done.put(d)
 
     async def _graded_trial(self, f: _Fetched) -> _Done:
         trial, completion, w = f.trial, f.completion, f.work

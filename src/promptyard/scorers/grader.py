@@ -17,11 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from promptyard.core.types import Assertion, GradingContext, GradingResult
+from promptyard.core.types import (
+    Assertion,
+    GradingContext,
+    GradingResult,
+    TestCase,
+    TokenUsage,
+    TrialResult,
+)
 from promptyard.errors import ConfigError
 from promptyard.scorers.aggregate import Aggregate
 from promptyard.scorers.base import AssertionType, CheckInput
-from promptyard.scorers.registry import ASSERT_SET, resolve_type
+from promptyard.scorers.registry import ASSERT_SET, SELECT_BEST, resolve_type
 from promptyard.scorers.validation import check_value
 from promptyard.scorers.values import (
     coerce_string,
@@ -124,6 +131,8 @@ class Grader:
             if assertion.type == ASSERT_SET:
                 sets.append((index, assertion))
                 continue
+            if assertion.type == SELECT_BEST:
+                continue  # graded across the case's outputs, by compare()
             result = await self._run(assertion, ctx)
             main.add(index, result, metric=self._metric(assertion, ctx), weight=assertion.weight)
         # As in promptfoo, sets are added after the plain assertions (it matters only for which
@@ -176,6 +185,40 @@ class Grader:
             # promptfoo: a weight-0 assertion only reports its score; it can never fail a test.
             result = replace(result, passed=True)
         return result
+
+    async def compare(self, test: TestCase, trials: list[TrialResult]) -> None:
+        """Grade the test's select-best assertion across its trials (one case, one sample, every
+        prompt x provider) and fold each verdict into its trial, as promptfoo does: the trial
+        passes only if it was selected; if not, the comparison's reason and score are its own.
+        Trials whose call failed take no part."""
+        assertion = next((a for a in test.assertions if a.type == SELECT_BEST), None)
+        answered = [t for t in trials if t.error is None and t.grading is not None]
+        if assertion is None or not answered:
+            return
+        if self._judge is None:
+            raise ConfigError("select-best needs a grading model", field=assertion.where or None)
+        criteria = assertion.value
+        if isinstance(criteria, str):
+            criteria = render(criteria, test.vars)
+        ctx = GradingContext(None, answered[0].prompt, test.vars, test, answered[0].provider_id)
+        verdicts = await self._judge.select_best(
+            assertion, criteria, [t.output for t in answered], ctx
+        )
+        for trial, verdict in zip(answered, verdicts, strict=True):
+            grading = trial.grading
+            assert grading is not None
+            grading.component_results.append(verdict)
+            if verdict.tokens_used is not None:
+                grading.tokens_used = grading.tokens_used or TokenUsage()
+                grading.tokens_used.add(verdict.tokens_used)
+            if verdict.cost is not None:
+                grading.cost = (grading.cost or 0.0) + verdict.cost
+            grading.passed = grading.passed and verdict.passed
+            if not verdict.passed:
+                grading.reason = verdict.reason
+                grading.score = verdict.score
+            trial.success = grading.passed
+            trial.score = grading.score
 
     def _prepare(self, assertion: Assertion) -> _Prepared:
         value = assertion.value

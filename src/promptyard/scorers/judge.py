@@ -39,6 +39,7 @@ from promptyard.scorers.judge_parse import (
     read_closedqa,
     read_factuality,
     read_faithfulness,
+    read_index,
     read_recall,
     read_relevance,
     read_rubric,
@@ -66,7 +67,7 @@ CHAT_TYPES = frozenset(
     }
 )  # fmt: skip
 EMBEDDING_TYPES = frozenset({"answer-relevance"})  # and similar, similar:dot, ...
-UNSUPPORTED = {
+UNSUPPORTED = {  # refused at load, naming the assertion
     "classifier": "needs a HuggingFace classification model, which is not supported yet",
     "moderation": "needs a moderation API, which is not supported yet",
 }
@@ -186,9 +187,7 @@ class Judge:
         """Fail before any call: unsupported types, missing keys, bad judge prompts."""
         if name in UNSUPPORTED:
             raise ConfigError(f"{name!r} {UNSUPPORTED[name]}", field=assertion.where or None)
-        if name == "select-best":
-            return  # graded across a case's outputs by the engine
-        if name in CHAT_TYPES:
+        if name in CHAT_TYPES or name == "select-best":
             self._models.check(chat_ref(assertion, options), "chat")
         if name in EMBEDDING_TYPES or name.startswith("similar"):
             self._models.check(embedding_ref(assertion, options), "embedding")
@@ -217,6 +216,32 @@ class Judge:
             result = GradingResult(False, 0.0, msg, assertion, error=msg)
         result.assertion = assertion
         return spend.apply(result)
+
+    async def select_best(
+        self, assertion: Assertion, criteria: Any, outputs: list[Any], ctx: GradingContext
+    ) -> list[GradingResult]:
+        """promptfoo's select-best over one case's outputs (one per prompt x provider): the
+        chosen output passes with score 1, the others fail with 0. The comparison's spend is
+        put on the first result only, so that summing trials counts it once."""
+        n = len(outputs)
+        spend = Spend()
+        try:
+            call = _Call(self._models.chat(chat_ref(assertion, ctx.test.options)), spend)
+            prompt = self._prompt("select-best", ctx)
+            texts = [_maybe_json(coerce_string(o)) for o in outputs]
+            messages = prompt.render({**ctx.vars, "criteria": criteria, "outputs": texts})
+            best, _ = await self._ask(call, messages, lambda t: read_index(t, n))
+            results = [
+                GradingResult(True, 1.0, f"Output selected as the best: {criteria}", assertion)
+                if i == best
+                else GradingResult(False, 0.0, f"Output not selected: {criteria}", assertion)
+                for i in range(n)
+            ]
+        except PromptyardError as exc:
+            msg = f"select-best judge failed: {exc}"
+            results = [GradingResult(False, 0.0, msg, assertion, error=msg) for _ in range(n)]
+        spend.apply(results[0])
+        return results
 
     async def _dispatch(
         self, name: str, inverse: bool, assertion: Assertion, value: Any, output: Any,

@@ -298,7 +298,7 @@ def read_relevance(text: str, context: str | list[str]) -> tuple[int, int]:
 
 
 def read_index(text: str, count: int) -> int:
-    match = re.search(r"-?\d+", text)
+    match = re.search(r"\d+", text)
     if match is None:
         raise JudgeParseError("the reply holds no index")
     index = int(match.group())

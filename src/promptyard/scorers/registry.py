@@ -15,6 +15,7 @@ from promptyard.scorers import response, similarity, structured, text
 from promptyard.scorers.base import AssertionType
 
 ASSERT_SET = "assert-set"
+SELECT_BEST = "select-best"  # graded across a case's outputs (Grader.compare)
 
 _T = AssertionType
 
