@@ -263,9 +263,9 @@ def load_spec(
 
 def _load_kpis(spec: EvalSpec, req: EvalRequest) -> None:
     """The config's weighted KPIs (scorers/kpi.py), checked before any call."""
-    from promptyard.scorers.kpi import CONFIG_KEYS, parse_kpi_config
+    if any(key in spec.raw_config for key in ("kpis", "additional_kpis", "kpi_threshold")):
+        from promptyard.scorers.kpi import parse_kpi_config
 
-    if any(key in spec.raw_config for key in CONFIG_KEYS):
         where = Path(spec.config_path).name if spec.config_path else "<config>"
         spec.kpis, spec.kpi_threshold = parse_kpi_config(spec.raw_config, where=where)
     if req.kpi_threshold is not None:
