@@ -11,7 +11,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml clients/python/pyproject.toml
+	$(BIN)/pip install --quiet -e clients/python
 	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
 
@@ -42,12 +43,12 @@ run: $(STAMP)
 
 # Lint, type-check and run the whole suite.
 test: $(DEVSTAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench clients
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(DEVSTAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench clients
 	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(DEVSTAMP)

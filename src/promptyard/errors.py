@@ -13,6 +13,8 @@
     ├── ScorerError            a user's scorer (javascript, python) raised or returned nonsense
     │   └── SandboxLimitError  it ran past its time or memory limit
     ├── StoreError             the database refused a read or write
+    ├── NotFound               no such prompt, version, label, dataset, profile, job or token
+    ├── Conflict               the name is taken, or the thing is not in a state that allows it
     └── RunCancelled           the user stopped a run (Ctrl-C, cancel); finished work is kept
 
 The engine tells these apart: retryable provider errors are retried, fatal ones are recorded
@@ -117,6 +119,14 @@ class SandboxLimitError(ScorerError):
 
 class StoreError(PromptyardError):
     """The store could not read or write."""
+
+
+class NotFound(PromptyardError):
+    """An unknown name, version, label or id. The server answers 404."""
+
+
+class Conflict(PromptyardError):
+    """A duplicate name, or a change the current state refuses. The server answers 409."""
 
 
 class RunCancelled(PromptyardError):

@@ -220,6 +220,7 @@ class EvalRequest:
     filter_first_n: int | None = None
     description: str | None = None
     kpi_threshold: float | None = None
+    no_assertions: bool = False  # generate outputs only (the server's POST /api/run)
 
 
 def load_spec(
@@ -257,8 +258,15 @@ def load_spec(
     if options.repeat < 1:
         raise ConfigError("must be at least 1", field="repeat")
     spec.tests = select_tests(spec.tests, pattern=req.filter_pattern, first_n=req.filter_first_n)
+    if req.no_assertions:
+        for test in spec.tests:
+            test.assertions = []
+        spec.raw_config = {k: v for k, v in spec.raw_config.items() if k not in _SCORING_KEYS}
     _load_kpis(spec, req)
     return spec
+
+
+_SCORING_KEYS = ("metrics", "kpis", "additional_kpis", "kpi_threshold")
 
 
 def _load_kpis(spec: EvalSpec, req: EvalRequest) -> None:
@@ -285,6 +293,8 @@ async def evaluate_async(
     cancel: asyncio.Event | None = None,
     keep_trials: bool = True,
     spec: EvalSpec | None = None,
+    run_id: str | None = None,
+    project: str | None = None,
 ) -> EvalResult:
     """Evaluate a config and keep the run in the store. See `evaluate` for the arguments."""
     from promptyard.providers import check_credentials, create_provider
@@ -324,6 +334,12 @@ async def evaluate_async(
                 validated.add(id(assertion))
                 grader.validate(assertion, test.options)
     for provider_spec in spec.providers:
+        if not settings.allow_python and provider_spec.id.startswith(("python:", "file://")):
+            raise ConfigError(
+                "Python providers run code in this process, which this server does not allow"
+                " (PROMPTYARD_ALLOW_PYTHON)",
+                field=provider_spec.where or None,
+            )
         check_credentials(provider_spec)
     if not url.startswith("sqlite"):
         store.wait()  # a network database: fail before any call if it is unreachable
@@ -340,6 +356,8 @@ async def evaluate_async(
             on_trial=on_trial,
             cancel=cancel,
             keep_trials=keep_trials,
+            run_id=run_id,
+            project=project,
         )
         store.start()  # SQLite opens while the first calls are in flight
         outcome = await runner.run()

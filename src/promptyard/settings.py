@@ -28,6 +28,16 @@ class Settings:
     # and the embedding model of `similar` / answer-relevance.
     judge_provider: str = "openai:gpt-4.1"
     embedding_provider: str = "openai:embedding:text-embedding-3-large"
+    # The server (`promptyard serve`; docs/server.md).
+    host: str = "127.0.0.1"
+    port: int = 6969
+    projects_root: str | None = None  # default: the bundled examples/
+    auth: bool = False  # required when bound to a non-loopback host
+    max_concurrent_jobs: int = 1
+    queue_length: int = 0  # jobs allowed to wait; 0: a second job is refused with 409
+    cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
+    max_body_bytes: int = 10 * 2**20
+    rate_limit_per_minute: int = 600  # per token (or per client address without auth)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -8,7 +8,15 @@ import sys
 
 import typer
 
-from promptyard.cli import catalog_cmd, compare_cmd, eval_cmd, init_cmd, runs_cmd
+from promptyard.cli import (
+    catalog_cmd,
+    compare_cmd,
+    eval_cmd,
+    init_cmd,
+    runs_cmd,
+    serve_cmd,
+    token_cmd,
+)
 
 app = typer.Typer(
     name="promptyard",
@@ -24,6 +32,8 @@ app.add_typer(runs_cmd.runs_app, name="runs")
 app.command("compare")(compare_cmd.compare_command)
 app.command("assertions")(catalog_cmd.assertions_command)
 app.command("providers")(catalog_cmd.providers_command)
+app.command("serve")(serve_cmd.serve_command)
+app.add_typer(token_cmd.token_app, name="token")
 
 
 def main() -> None:

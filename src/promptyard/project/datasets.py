@@ -305,3 +305,25 @@ def iter_test_file(
         ".ts": "test generator scripts are not supported; write the tests to a data file",
     }.get(ext, f"unsupported test file type {ext or '(none)'}; use .csv, .jsonl, .json or .yaml")
     ref.fail(f"{ctx.display(full)}: {what}", ref_path)
+
+
+def read_rows(path: str, *, display_name: str | None = None) -> list[dict[str, Any]]:
+    """A dataset file (.csv, .jsonl, .json, .yaml) as registry rows: {description, vars,
+    assert, split, metadata}, read with the same rules as a config's `tests: file://...`
+    (promptfoo's __expected columns become assertions). Errors name the file and the row."""
+    base = os.path.dirname(os.path.abspath(path))
+    name = display_name or os.path.basename(path)
+    ctx = LoadContext(base_dir=base, config_name=name)
+    src = Source(name)
+    rows: list[dict[str, Any]] = []
+    for case, _, _ in iter_test_file(os.path.abspath(path), ctx, src, ()):
+        rows.append(
+            {
+                "description": case.description,
+                "vars": case.vars,
+                "assert": [a.to_dict() for a in case.assertions],
+                "split": case.split,
+                "metadata": case.metadata,
+            }
+        )
+    return rows

@@ -47,12 +47,12 @@ def _sqlite_events(engine: sa.Engine, *, wal: bool) -> None:
         # also makes DDL transactional (migrations are atomic).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if wal:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _set_wal(cur)
         # NORMAL under WAL: a commit survives a process crash; only an OS crash or power
         # loss may lose the last commits (the database is never corrupted).
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -60,3 +60,20 @@ def _sqlite_events(engine: sa.Engine, *, wal: bool) -> None:
     def _on_begin(conn: sa.Connection) -> None:
         write = conn.get_execution_options().get("promptyard_write")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _set_wal(cur: Any) -> None:
+    """Switch a new file to WAL. SQLite does not apply the busy timeout to this change, so two
+    processes (or threads) opening a fresh file at once can see "database is locked": retry."""
+    import sqlite3
+    import time
+
+    for attempt in range(50):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            time.sleep(0.02)
+

@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import bindparam, exc
@@ -32,6 +33,11 @@ from promptyard.store.engine import WRITE, create_engine
 from promptyard.store.migrate import upgrade
 from promptyard.store.schema import cache, runs, trials
 from promptyard.store.writes import RawWriter
+
+if TYPE_CHECKING:
+    from promptyard.store.jobs import JobStore
+    from promptyard.store.registry import RegistryStore
+    from promptyard.store.tokens import TokenStore
 
 FINISH_STATUSES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 _CHUNK = 500  # keys per IN (...) list: far below every backend's parameter limit
@@ -101,6 +107,29 @@ class Store:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # -- the server's parts (docs/server.md), built on first use on this engine ------------
+
+    @cached_property
+    def registry(self) -> RegistryStore:
+        """Prompts, datasets, profiles and projects."""
+        from promptyard.store.registry import RegistryStore
+
+        return RegistryStore(self.engine)
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        """Server jobs and their events."""
+        from promptyard.store.jobs import JobStore
+
+        return JobStore(self.engine)
+
+    @cached_property
+    def tokens(self) -> TokenStore:
+        """API tokens (hashes only)."""
+        from promptyard.store.tokens import TokenStore
+
+        return TokenStore(self.engine)
 
     # -- runs -----------------------------------------------------------------------------
 

@@ -1,0 +1,48 @@
+"""`promptyard serve`: the API (and later the UI) under uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+EXIT_ERROR = 1
+
+
+def serve_command(
+    host: Annotated[str | None, typer.Option("--host", help="Address to bind (127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (6969).")] = None,
+    projects_root: Annotated[
+        Path | None,
+        typer.Option("--projects-root", help="Folder of projects (default: bundled examples/)."),
+    ] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
+) -> None:
+    """Serve the REST API under /api (OpenAPI docs at /docs)."""
+    import dataclasses
+    import os
+
+    import uvicorn
+
+    from promptyard.cli import render
+    from promptyard.errors import PromptyardError
+    from promptyard.server import create_app
+    from promptyard.server.app import check_bind
+    from promptyard.settings import load_settings
+
+    try:
+        settings = load_settings()
+        if "PROMPTYARD_ALLOW_PYTHON" not in os.environ:
+            # Configs come over the network here: no user Python unless the operator says so.
+            settings = dataclasses.replace(settings, allow_python=False)
+        if projects_root is not None:
+            settings = dataclasses.replace(settings, projects_root=str(projects_root.resolve()))
+        bind_host = host or settings.host
+        check_bind(bind_host, settings)
+        app = create_app(settings, database_url=db)
+    except PromptyardError as exc:
+        render.print_error(exc)
+        raise typer.Exit(EXIT_ERROR) from None
+    uvicorn.run(app, host=bind_host, port=port or settings.port, log_level="info",
+                timeout_graceful_shutdown=5)  # fmt: skip

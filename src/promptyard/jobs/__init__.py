@@ -1,0 +1,1 @@
+"""Jobs: the queue, their lifecycle and events (see docs/server.md)."""

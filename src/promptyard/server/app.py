@@ -1,0 +1,138 @@
+"""create_app: the FastAPI application over one store and one job manager."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from promptyard.errors import ConfigError
+from promptyard.server import errors
+from promptyard.server.auth import RateLimiter
+from promptyard.settings import Settings
+
+API_TITLE = "Promptyard"
+
+
+def default_database_url() -> str:
+    """The server's SQLite file: $XDG_DATA_HOME/promptyard/promptyard.db."""
+    home = os.path.expanduser("~")
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
+    return f"sqlite:///{Path(base, 'promptyard', 'promptyard.db')}"
+
+
+def default_projects_root() -> str:
+    """The bundled examples/ of a source checkout, else the current folder."""
+    bundled = Path(__file__).resolve().parents[3] / "examples"
+    return str(bundled if bundled.is_dir() else Path.cwd())
+
+
+def check_bind(host: str, settings: Settings) -> None:
+    """Refuse to serve beyond this machine without auth."""
+    if settings.auth:
+        return
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(
+            f"refusing to listen on {host} without auth: set PROMPTYARD_AUTH=true and create a"
+            " token (promptyard token create --name admin --scope admin)"
+        )
+
+
+class BodyLimit:
+    """413 for request bodies over `limit` bytes, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await _too_large(send, self.limit)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _too_large(send, self.limit)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps({"detail": f"request body larger than {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings, *, database_url: str | None = None) -> FastAPI:
+    """The API over the store at `database_url` (default: settings, then the user's data
+    folder). Opening the store, marking jobs a previous process left as interrupted, and
+    closing everything happen in the app's lifespan."""
+    from promptyard.jobs.manager import JobManager
+    from promptyard.server.routes import admin, datasets, jobs, meta, prompts, runs
+    from promptyard.store import Store
+
+    url = database_url or settings.database_url or default_database_url()
+    projects_root = settings.projects_root or default_projects_root()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import asyncio
+
+        store = await asyncio.to_thread(Store.open, url)
+        manager = JobManager(store.jobs, max_concurrent=settings.max_concurrent_jobs,
+                             queue_length=settings.queue_length)  # fmt: skip
+        app.state.store = store
+        app.state.jobs = manager
+        app.state.interrupted = await manager.start()
+        try:
+            yield
+        finally:
+            await manager.close()
+            await asyncio.to_thread(store.close)
+
+    app = FastAPI(title=API_TITLE, version="0.1.0", lifespan=lifespan,
+                  docs_url="/docs", openapi_url="/openapi.json")  # fmt: skip
+    app.state.settings = settings
+    app.state.database_url = url
+    app.state.projects_root = projects_root
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    errors.install(app)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
+                           allow_headers=["*"])  # fmt: skip
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    for module in (meta, jobs, runs, prompts, datasets, admin):
+        app.include_router(module.router, prefix="/api")
+    return app

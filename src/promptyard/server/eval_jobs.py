@@ -1,0 +1,133 @@
+"""The `run` and `evaluate` jobs: one engine run, a `trial` event per finished trial.
+
+A config sent over HTTP is untrusted: its file:// references must stay inside the project's
+folder (an inline config without a project may not read files at all), and Python providers
+and assertions run only where the operator allows it (PROMPTYARD_ALLOW_PYTHON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from promptyard.core.types import TrialResult
+from promptyard.errors import ConfigError
+from promptyard.jobs.manager import JobContext
+from promptyard.settings import Settings
+
+OUTPUT_EXCERPT = 2000  # characters of a trial's output carried by its event
+
+
+@dataclass(frozen=True, slots=True)
+class EvalJob:
+    """Everything a run/evaluate job needs, fixed when it is accepted."""
+
+    config: dict[str, Any]
+    base_dir: str
+    project: str | None
+    database_url: str
+    settings: Settings
+    generate_only: bool = False
+    options: dict[str, Any] | None = None
+
+
+def check_file_refs(value: Any, base_dir: str | None, where: str = "config") -> None:
+    """Refuse file:// references that leave `base_dir` (or any, without one)."""
+    if isinstance(value, str):
+        if not value.startswith("file://"):
+            return
+        if base_dir is None:
+            raise ConfigError(
+                "file:// references need a project (send `project` with the config)", field=where
+            )
+        path = value[len("file://") :].split(":", 1)[0]  # drop a :function suffix
+        root = os.path.realpath(base_dir)
+        full = os.path.realpath(os.path.join(root, path))
+        if os.path.commonpath([root, full]) != root:
+            raise ConfigError("file:// reference outside the project folder", field=where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_file_refs(item, base_dir, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_file_refs(item, base_dir, f"{where}[{i}]")
+
+
+def trial_payload(trial: TrialResult) -> dict[str, Any]:
+    output = trial.output
+    text = output if isinstance(output, str) else None if output is None else str(output)
+    grading = trial.grading
+    return {
+        "index": trial.index,
+        "case_index": trial.case_index,
+        "case_id": trial.case_id,
+        "description": trial.description,
+        "prompt_label": trial.prompt_label,
+        "provider_label": trial.provider_label,
+        "sample": trial.sample,
+        "success": trial.success,
+        "score": trial.score,
+        "error": trial.error,
+        "reason": grading.reason if grading is not None else None,
+        "latency_ms": round(trial.latency_ms, 3),
+        "cost": trial.cost,
+        "cached": trial.cached,
+        "output": text[:OUTPUT_EXCERPT] if text is not None else None,
+    }
+
+
+async def run_eval_job(ctx: JobContext, job: EvalJob) -> dict[str, Any]:
+    """Evaluate the job's config; events: a `step` with the plan, a `trial` per trial."""
+    from promptyard.library import EvalRequest, evaluate_async, load_spec
+
+    options = job.options or {}
+    request = EvalRequest(
+        max_concurrency=options.get("max_concurrency"),
+        repeat=options.get("repeat"),
+        cache=options.get("cache"),
+        filter_pattern=options.get("filter_pattern"),
+        filter_first_n=options.get("filter_first_n"),
+        description=options.get("description"),
+        no_assertions=job.generate_only,
+    )
+    spec = await asyncio.to_thread(load_spec, job.config, base_dir=job.base_dir, request=request)
+    run_id = str(uuid.uuid4())
+    await ctx.set_run(run_id)
+    planned = len(spec.tests) * len(spec.prompts) * len(spec.providers) * spec.options.repeat
+    await ctx.emit("step", {"phase": "started", "run_id": run_id, "planned": planned})
+    pending: asyncio.Queue[TrialResult | None] = asyncio.Queue()
+
+    async def forward() -> None:
+        while (trial := await pending.get()) is not None:
+            await ctx.emit("trial", trial_payload(trial), step_index=trial.index)
+
+    forwarder = asyncio.create_task(forward())
+    try:
+        result = await evaluate_async(
+            spec=spec,
+            database_url=job.database_url,
+            settings=job.settings,
+            on_trial=pending.put_nowait,  # called after each commit; events follow in order
+            cancel=ctx.cancel,
+            keep_trials=False,
+            run_id=run_id,
+            project=job.project,
+        )
+    finally:
+        pending.put_nowait(None)
+        await forwarder
+    summary = dict(result.summary)
+    summary["run_id"] = result.run_id
+    return summary
+
+
+def project_dir(root: str, project: str) -> str:
+    """The folder of a project under the projects root (no escaping it)."""
+    full = Path(root, project).resolve()
+    if full.parent != Path(root).resolve() or not full.is_dir():
+        raise ConfigError(f"unknown project {project!r}", field="project")
+    return str(full)

@@ -1,0 +1,190 @@
+"""Jobs: start (run / evaluate / optimize), list, replay, stream (SSE), cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from promptyard_client.models import CancelResult, Job, JobCreated, JobDetail, JobRequest, Page
+
+from promptyard.errors import ConfigError
+from promptyard.server.auth import Caller, require
+
+router = APIRouter(tags=["jobs"])
+HEARTBEAT_S = 15.0
+
+
+@router.post("/evaluate", operation_id="start_evaluate", status_code=202,
+             response_model=JobCreated)  # fmt: skip
+async def start_evaluate(
+    body: JobRequest, request: Request, caller: Annotated[Caller, Depends(require("write"))]
+) -> dict[str, str]:
+    return await _start(request, "evaluate", body, caller)
+
+
+@router.post("/run", operation_id="start_run", status_code=202, response_model=JobCreated)
+async def start_run(
+    body: JobRequest, request: Request, caller: Annotated[Caller, Depends(require("write"))]
+) -> dict[str, str]:
+    return await _start(request, "run", body, caller)
+
+
+@router.post("/optimize", operation_id="start_optimize", status_code=501,
+             dependencies=[Depends(require("write"))])  # fmt: skip
+async def start_optimize() -> JSONResponse:
+    return JSONResponse({"detail": "the optimizer is not available in this version yet"}, 501)
+
+
+async def _start(request: Request, kind: str, body: JobRequest, caller: Caller) -> dict[str, str]:
+    from promptyard.jobs.references import config_from_registry
+    from promptyard.server.eval_jobs import EvalJob, check_file_refs, project_dir, run_eval_job
+
+    state = request.app.state
+    settings = state.settings
+    base_dir = None
+    if body.project is not None:
+        base_dir = await asyncio.to_thread(project_dir, state.projects_root, body.project)
+    if body.config is not None:
+        if body.prompt or body.dataset or body.providers:
+            raise HTTPException(400, "give either `config` or registry references, not both")
+        config = body.config
+    else:
+        config = await asyncio.to_thread(config_from_registry, state.store.registry, body)
+    check_file_refs(config, base_dir)
+    await asyncio.to_thread(_validate, config, base_dir or state.projects_root, settings)
+    job = EvalJob(
+        config=config,
+        base_dir=base_dir or state.projects_root,
+        project=body.project,
+        database_url=state.database_url,
+        settings=settings,
+        generate_only=kind == "run",
+        options=body.options,
+    )
+    manifest = {"kind": kind, "request": body.model_dump(exclude_none=True)}
+
+    async def work(ctx: Any) -> dict[str, Any]:
+        return await run_eval_job(ctx, job)
+
+    record = await state.jobs.submit(kind, manifest, work, project=body.project,
+                                     created_by=caller.token_id)  # fmt: skip
+    return {"job_id": record.id}
+
+
+def _validate(config: dict[str, Any], base_dir: str, settings: Any) -> None:
+    """Load the config now, so that bad input is a 400 naming the field, not a failed job."""
+    from promptyard.library import load_spec
+
+    spec = load_spec(config, base_dir=base_dir)
+    if not settings.allow_python:
+        for provider in spec.providers:
+            if provider.id.startswith(("python:", "file://")):
+                raise ConfigError(
+                    "Python providers run code in this process, which this server does not"
+                    " allow (PROMPTYARD_ALLOW_PYTHON)",
+                    field=provider.where or None,
+                )
+
+
+@router.get("/jobs", operation_id="list_jobs", response_model=Page[Job],
+            dependencies=[Depends(require("read"))])  # fmt: skip
+def list_jobs(
+    request: Request,
+    kind: str | None = None,
+    status: str | None = None,
+    project: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    items, total = request.app.state.store.jobs.list_jobs(
+        kind=kind, status=status, project=project, limit=limit, offset=offset
+    )
+    return {"items": [j.to_dict() for j in items], "total": total, "limit": limit,
+            "offset": offset}  # fmt: skip
+
+
+@router.get("/jobs/{job_id}", operation_id="get_job", response_model=JobDetail,
+            dependencies=[Depends(require("read"))])  # fmt: skip
+def get_job(job_id: str, request: Request) -> dict[str, Any]:
+    store = request.app.state.store.jobs
+    job = store.get_job(job_id)
+    events = [e.to_dict() for e in store.events(job_id)]
+    data = job.to_dict()
+    return {"job": data, "manifest": data.get("manifest") or {}, "events": events,
+            "summary": data.get("summary")}  # fmt: skip
+
+
+@router.post("/jobs/{job_id}/cancel", operation_id="cancel_job", status_code=202,
+             response_model=CancelResult, dependencies=[Depends(require("write"))])  # fmt: skip
+async def cancel_job(job_id: str, request: Request) -> dict[str, str]:
+    state = request.app.state
+    job = await asyncio.to_thread(state.store.jobs.get_job, job_id)
+    if not await state.jobs.cancel(job_id):
+        raise HTTPException(409, f"job {job_id} is {job.status}; only queued or running jobs"
+                                 " can be cancelled")  # fmt: skip
+    return {"job_id": job_id, "status": "cancelled" if job.status == "queued" else job.status}
+
+
+@router.get("/jobs/{job_id}/events", operation_id="stream_job_events",
+            dependencies=[Depends(require("read"))])  # fmt: skip
+async def stream_events(
+    job_id: str,
+    request: Request,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
+) -> Any:
+    """Server-sent events: the stored events after Last-Event-ID, then the live ones; the
+    stream closes after `end`. Works for finished jobs too (replays, then closes)."""
+    from sse_starlette.sse import EventSourceResponse
+
+    state = request.app.state
+    await asyncio.to_thread(state.store.jobs.get_job, job_id)  # 404 for an unknown job
+    start = after if after is not None else _seq(last_event_id)
+    return EventSourceResponse(_events(request, job_id, start), ping=HEARTBEAT_S,
+                               headers={"Cache-Control": "no-cache"})  # fmt: skip
+
+
+def _seq(header: str | None) -> int:
+    try:
+        return max(0, int(header)) if header else 0
+    except ValueError:
+        return 0
+
+
+async def _events(request: Request, job_id: str, after: int) -> AsyncIterator[dict[str, str]]:
+    state = request.app.state
+    live = state.jobs.subscribe(job_id)  # subscribe first: nothing falls between replay and live
+    try:
+        last = after
+        stored = await asyncio.to_thread(state.store.jobs.events, job_id, after=after)
+        for record in stored:
+            event = record.to_dict()
+            last = event["seq"]
+            yield _sse(event)
+            if event["type"] == "end":
+                return
+        job = await asyncio.to_thread(state.store.jobs.get_job, job_id)
+        if job.status in ("succeeded", "failed", "cancelled", "interrupted") and not (
+            state.jobs.is_active(job_id)
+        ):
+            return  # finished without an `end` (e.g. interrupted): nothing more will come
+        while True:
+            event = await live.get()
+            if event is None:
+                return
+            if event["seq"] <= last:
+                continue
+            last = event["seq"]
+            yield _sse(event)
+            if event["type"] == "end":
+                return
+    finally:
+        state.jobs.unsubscribe(job_id, live)
+
+
+def _sse(event: dict[str, Any]) -> dict[str, str]:
+    return {"id": str(event["seq"]), "event": event["type"], "data": json.dumps(event)}

@@ -1,0 +1,98 @@
+"""Runs: list, get, their trials, reports in every format, and paired comparison."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from promptyard_client.models import Page, Run
+
+from promptyard.server.auth import require
+
+router = APIRouter(tags=["runs"], dependencies=[Depends(require("read"))])
+
+# ?format= -> (writer name, media type, file extension)
+REPORTS = {
+    "html": ("html", "text/html; charset=utf-8", "html"),
+    "json": ("json", "application/json", "json"),
+    "jsonl": ("jsonl", "application/x-ndjson", "jsonl"),
+    "csv": ("csv", "text/csv; charset=utf-8", "csv"),
+    "markdown": ("md", "text/markdown; charset=utf-8", "md"),
+    "md": ("md", "text/markdown; charset=utf-8", "md"),
+    "junit": ("junit", "application/xml", "xml"),
+}
+ReportFormat = Literal["html", "json", "jsonl", "csv", "markdown", "md", "junit"]
+
+
+@router.get("/runs", operation_id="list_runs", response_model=Page[Run])
+def list_runs(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    store = request.app.state.store
+    runs = store.list_runs(limit=limit, offset=offset)
+    total = store.count_runs() if hasattr(store, "count_runs") else offset + len(runs)
+    return {"items": [r.to_dict() for r in runs], "total": total, "limit": limit,
+            "offset": offset}  # fmt: skip
+
+
+@router.get("/runs/{run_id}", operation_id="get_run", response_model=Run)
+def get_run(run_id: str, request: Request) -> dict[str, Any]:
+    record: dict[str, Any] = request.app.state.store.get_run(run_id).to_dict()
+    return record
+
+
+@router.get("/runs/{run_id}/trials", operation_id="list_run_trials")
+def list_trials(
+    run_id: str,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Literal["pass", "fail", "error"] | None = None,
+) -> dict[str, Any]:
+    from promptyard.reports.common import status as trial_status
+    from promptyard.reports.export import trial_to_promptfoo
+
+    store = request.app.state.store
+    run = store.get_run(run_id)
+    index = {p["id"]: i for i, p in enumerate(run.prompts)}
+    items, total = [], 0
+    for trial in store.iter_trials(run.id):
+        if status is not None and trial_status(trial) != status:
+            continue
+        if offset <= total < offset + limit:
+            items.append(trial_to_promptfoo(trial, index))
+        total += 1
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/runs/{run_id}/report", operation_id="run_report")
+def report(run_id: str, request: Request, format: ReportFormat = "json") -> Response:
+    from promptyard.reports.export import WRITERS
+
+    store = request.app.state.store
+    run = store.get_run(run_id)
+    writer, media, ext = REPORTS[format]
+    out = io.StringIO(newline="" if writer == "csv" else None)
+    WRITERS[writer](run, store.iter_trials(run.id), out)
+    disposition = f'inline; filename="run-{run.id[:8]}.{ext}"'
+    return Response(out.getvalue(), media_type=media,
+                    headers={"Content-Disposition": disposition})  # fmt: skip
+
+
+@router.get("/compare", operation_id="compare_runs")
+def compare(
+    request: Request, a: str, b: str, alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05
+) -> dict[str, Any]:
+    from promptyard.reports.compare import compare_runs, verdict_sentence
+
+    store = request.app.state.store
+    run_a, run_b = store.get_run(a), store.get_run(b)
+    result = compare_runs(store.iter_trials(run_a.id), store.iter_trials(run_b.id),
+                          run_a=run_a.id, run_b=run_b.id, alpha=alpha)  # fmt: skip
+    body: dict[str, Any] = result.to_dict()
+    body.setdefault("verdict", verdict_sentence(result))
+    return body

@@ -1,0 +1,215 @@
+"""Jobs over real HTTP: a real `promptyard serve` subprocess, the stub as the LLM vendor."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from bench.serverctl import ServerProcess, running_server, start_server
+from bench.stub_server import StubServer
+from tests.server.ssetools import read_stream
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    with running_server(tmp_path) as s:
+        yield s
+
+
+def stub_provider(stub: StubServer) -> dict[str, Any]:
+    return {"id": "openai:chat:gpt-4o-mini",
+            "config": {"apiBaseUrl": stub.base_url, "apiKey": "sk-test"}}  # fmt: skip
+
+
+def eval_config(provider: Any = "echo", n: int = 3) -> dict[str, Any]:
+    return {
+        "description": "server job",
+        "prompts": ["Say {{word}}"],
+        "providers": [provider],
+        "tests": [{"vars": {"word": f"w{i}"}, "assert": [{"type": "contains", "value": f"w{i}"}]}
+                  for i in range(n)],
+    }  # fmt: skip
+
+
+def start(server: ServerProcess, config: dict[str, Any], kind: str = "evaluate") -> str:
+    resp = httpx.post(f"{server.api}/{kind}", json={"config": config}, timeout=10)
+    assert resp.status_code == 202, resp.text
+    job_id: str = resp.json()["job_id"]
+    return job_id
+
+
+def wait_finished(server: ServerProcess, job_id: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        detail: dict[str, Any] = httpx.get(f"{server.api}/jobs/{job_id}", timeout=10).json()
+        if detail["job"]["status"] not in ("queued", "running"):
+            return detail
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def test_evaluate_job_streams_every_event_then_end(server: ServerProcess) -> None:
+    job_id = start(server, eval_config(n=3))
+    events = read_stream(f"{server.api}/jobs/{job_id}/events")
+    types = [e.event for e in events]
+    assert types == ["step", "trial", "trial", "trial", "end"]
+    assert [int(e.id or 0) for e in events] == [1, 2, 3, 4, 5]
+    envelope = events[1].json
+    assert set(envelope) >= {"seq", "job_id", "step_index", "type", "payload"}
+    assert envelope["job_id"] == job_id and envelope["type"] == "trial"
+    assert {e.json["payload"]["success"] for e in events[1:4]} == {True}
+    end = events[-1].json["payload"]
+    assert end["status"] == "succeeded" and end["summary"]["passed"] == 3
+    detail = wait_finished(server, job_id)
+    assert detail["job"]["status"] == "succeeded"
+    assert detail["summary"]["total"] == 3
+    assert len(detail["events"]) == 5
+    run_id = detail["job"]["run_id"]
+    assert detail["manifest"]["request"]["config"]["description"] == "server job"
+    run = httpx.get(f"{server.api}/runs/{run_id}").json()
+    assert run["summary"]["passed"] == 3 and run["trial_count"] == 3
+
+
+def test_finished_job_replays_and_resumes_from_last_event_id(server: ServerProcess) -> None:
+    job_id = start(server, eval_config(n=2))
+    wait_finished(server, job_id)
+    replay = read_stream(f"{server.api}/jobs/{job_id}/events")
+    assert [e.event for e in replay] == ["step", "trial", "trial", "end"]
+    resumed = read_stream(f"{server.api}/jobs/{job_id}/events", headers={"Last-Event-ID": "2"})
+    assert [int(e.id or 0) for e in resumed] == [3, 4]
+
+
+def test_two_subscribers_and_a_reconnect_see_every_event_once(
+    server: ServerProcess, stub_server: StubServer
+) -> None:
+    stub_server.set_latency(150)
+    job_id = start(server, eval_config(stub_provider(stub_server), n=6))
+    results: dict[str, list[int]] = {}
+
+    def follow(name: str) -> None:
+        results[name] = [int(e.id or 0) for e in read_stream(f"{server.api}/jobs/{job_id}/events")]
+
+    threads = [threading.Thread(target=follow, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    first = read_stream(f"{server.api}/jobs/{job_id}/events", stop_after=2)
+    last = int(first[-1].id or 0)
+    rest = read_stream(f"{server.api}/jobs/{job_id}/events",
+                       headers={"Last-Event-ID": str(last)})  # fmt: skip
+    for t in threads:
+        t.join(30)
+    expected = list(range(1, 9))  # step, 6 trials, end
+    assert results["a"] == expected and results["b"] == expected
+    assert [int(e.id or 0) for e in first + rest] == expected
+
+
+def test_second_job_is_refused_while_one_runs(
+    server: ServerProcess, stub_server: StubServer
+) -> None:
+    stub_server.set_latency(800)
+    first = start(server, eval_config(stub_provider(stub_server), n=2))
+    resp = httpx.post(f"{server.api}/evaluate", json={"config": eval_config()})
+    assert resp.status_code == 409
+    assert resp.json() == {"detail": "another job is already running"}
+    assert wait_finished(server, first)["job"]["status"] == "succeeded"
+
+
+def test_cancel_keeps_what_finished(server: ServerProcess, stub_server: StubServer) -> None:
+    stub_server.set_latency(300)
+    config = eval_config(stub_provider(stub_server), n=40)
+    config["evaluateOptions"] = {"maxConcurrency": 2}
+    job_id = start(server, config)
+    time.sleep(1.0)
+    resp = httpx.post(f"{server.api}/jobs/{job_id}/cancel")
+    assert resp.status_code == 202
+    detail = wait_finished(server, job_id)
+    assert detail["job"]["status"] == "cancelled"
+    assert detail["events"][-1]["type"] == "end"
+    trials = [e for e in detail["events"] if e["type"] == "trial"]
+    assert 0 < len(trials) < 40
+    again = httpx.post(f"{server.api}/jobs/{job_id}/cancel")
+    assert again.status_code == 409
+
+
+def test_killed_server_marks_the_job_interrupted(tmp_path: Path, stub_server: StubServer) -> None:
+    stub_server.set_latency(500)
+    first = start_server(tmp_path)
+    try:
+        config = eval_config(stub_provider(stub_server), n=20)
+        config["evaluateOptions"] = {"maxConcurrency": 1}
+        job_id = start(first, config)
+        time.sleep(1.5)
+    finally:
+        first.kill()
+    with running_server(tmp_path, db=first.db) as second:
+        detail = httpx.get(f"{second.api}/jobs/{job_id}").json()
+        assert detail["job"]["status"] == "interrupted"
+        assert any(e["type"] == "trial" for e in detail["events"])  # kept what finished
+        listed = httpx.get(f"{second.api}/jobs", params={"status": "interrupted"}).json()
+        assert [j["id"] for j in listed["items"]] == [job_id]
+
+
+def test_reports_in_every_format(server: ServerProcess) -> None:
+    job_id = start(server, eval_config(n=2))
+    run_id = wait_finished(server, job_id)["job"]["run_id"]
+    for fmt, media in [("html", "text/html"), ("json", "application/json"),
+                       ("csv", "text/csv"), ("markdown", "text/markdown"),
+                       ("junit", "application/xml"), ("jsonl", "application/x-ndjson")]:
+        resp = httpx.get(f"{server.api}/runs/{run_id}/report", params={"format": fmt})
+        assert resp.status_code == 200, (fmt, resp.text)
+        assert resp.headers["content-type"].startswith(media)
+        assert resp.text
+    assert httpx.get(f"{server.api}/runs/{run_id}/report",
+                     params={"format": "pdf"}).status_code == 422  # fmt: skip
+
+
+def test_run_job_generates_outputs_without_grading(server: ServerProcess) -> None:
+    job_id = start(server, eval_config(n=2), kind="run")
+    detail = wait_finished(server, job_id)
+    trials = [e["payload"] for e in detail["events"] if e["type"] == "trial"]
+    assert [t["reason"] for t in trials] == ["No assertions", "No assertions"]
+    assert [t["output"] for t in trials] == ["Say w0", "Say w1"]
+
+
+def test_optimize_is_not_available_yet(server: ServerProcess) -> None:
+    resp = httpx.post(f"{server.api}/optimize", json={})
+    assert resp.status_code == 501 and "detail" in resp.json()
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({**eval_config(), "tests": "file:///etc/passwd"}, "need a project"),
+        ({**eval_config(), "providers": ["python:model.py:call"]}, "Python providers"),
+        ({**eval_config(), "providers": ["nosuch:model"]}, "unknown provider"),
+    ],
+)
+def test_unsafe_or_bad_configs_are_400(
+    server: ServerProcess, config: dict[str, Any], fragment: str
+) -> None:
+    resp = httpx.post(f"{server.api}/evaluate", json={"config": config})
+    # Refused when accepted (400) or when run: either way nothing unsafe happens.
+    if resp.status_code == 202:
+        detail = wait_finished(server, resp.json()["job_id"])
+        assert detail["job"]["status"] == "failed" and fragment in detail["job"]["error"]
+    else:
+        assert resp.status_code == 400 and fragment in resp.json()["detail"]
+
+
+def test_validation_errors_name_the_field(server: ServerProcess) -> None:
+    resp = httpx.post(f"{server.api}/evaluate", json={"config": {}, "bogus": 1})
+    assert resp.status_code == 422
+    assert any(e["loc"][-1] == "bogus" for e in resp.json()["detail"])
+    assert httpx.get(f"{server.api}/jobs/nope").status_code == 404
+    assert httpx.get(f"{server.api}/jobs", params={"limit": 0}).status_code == 422
+
+
+def test_body_size_limit(tmp_path: Path) -> None:
+    with running_server(tmp_path, env={"PROMPTYARD_MAX_BODY_BYTES": "1000"}) as s:
+        resp = httpx.post(f"{s.api}/evaluate", json={"config": {"description": "x" * 5000}})
+        assert resp.status_code == 413 and "larger than 1000" in resp.json()["detail"]
