@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -295,6 +295,7 @@ async def evaluate_async(
     spec: EvalSpec | None = None,
     run_id: str | None = None,
     project: str | None = None,
+    resume: bool = False,
 ) -> EvalResult:
     """Evaluate a config and keep the run in the store. See `evaluate` for the arguments."""
     from promptyard.providers import check_credentials, create_provider
@@ -358,6 +359,7 @@ async def evaluate_async(
             keep_trials=keep_trials,
             run_id=run_id,
             project=project,
+            resume=resume,
         )
         store.start()  # SQLite opens while the first calls are in flight
         outcome = await runner.run()
@@ -450,6 +452,15 @@ class _OpeningStore:
 
     def cache_put_many(self, items: Mapping[str, dict[str, Any]]) -> None:
         self.wait().cache_put_many(items)
+
+    def finished_indexes(self, run_id: str) -> set[int]:
+        return self.wait().finished_indexes(run_id)
+
+    def iter_trials(self, run_id: str) -> Iterator[TrialResult]:
+        return self.wait().iter_trials(run_id)
+
+    def reopen_run(self, run_id: str) -> None:
+        self.wait().reopen_run(run_id)
 
     def close(self) -> None:
         if self._started:

@@ -213,3 +213,50 @@ def test_body_size_limit(tmp_path: Path) -> None:
     with running_server(tmp_path, env={"PROMPTYARD_MAX_BODY_BYTES": "1000"}) as s:
         resp = httpx.post(f"{s.api}/evaluate", json={"config": {"description": "x" * 5000}})
         assert resp.status_code == 413 and "larger than 1000" in resp.json()["detail"]
+
+
+def test_interrupted_job_resumes_only_the_missing_trials(
+    tmp_path: Path, stub_server: StubServer
+) -> None:
+    stub_server.set_latency(300)
+    first = start_server(tmp_path)
+    config = eval_config(stub_provider(stub_server), n=12)
+    config["evaluateOptions"] = {"maxConcurrency": 1}
+    try:
+        job_id = start(first, config)
+        time.sleep(1.6)
+    finally:
+        first.kill()
+    with running_server(tmp_path, db=first.db) as second:
+        detail = httpx.get(f"{second.api}/jobs/{job_id}").json()
+        run_id = detail["job"]["run_id"]
+        stored = httpx.get(f"{second.api}/runs/{run_id}").json()["trial_count"]
+        assert 0 < stored < 12
+        before = stub_server.request_count
+        stub_server.set_latency(0)
+        resp = httpx.post(f"{second.api}/jobs/{job_id}/resume")
+        assert resp.status_code == 202, resp.text
+        done = wait_finished(second, job_id)
+        assert done["job"]["status"] == "succeeded"
+        assert stub_server.request_count - before == 12 - stored  # only the missing ones
+        run = httpx.get(f"{second.api}/runs/{run_id}").json()
+        assert run["trial_count"] == 12 and run["summary"]["passed"] == 12
+        seqs = [e["seq"] for e in done["events"]]
+        assert seqs == list(range(1, len(seqs) + 1))  # the stream goes on, no gaps
+        assert httpx.post(f"{second.api}/jobs/{job_id}/resume").status_code == 409
+
+
+def test_inline_secrets_are_used_but_never_stored_or_returned(
+    server: ServerProcess, stub_server: StubServer
+) -> None:
+    provider = {"id": "openai:chat:gpt-4o-mini",
+                "config": {"apiBaseUrl": stub_server.base_url, "apiKey": "sk-very-secret-42"}}
+    job_id = start(server, eval_config(provider, n=1))
+    detail = wait_finished(server, job_id)
+    assert detail["job"]["status"] == "succeeded"
+    assert stub_server.requests[-1]["authorization"] == "Bearer sk-very-secret-42"  # used
+    run_id = detail["job"]["run_id"]
+    for url in (f"{server.api}/jobs/{job_id}", f"{server.api}/jobs",
+                f"{server.api}/runs/{run_id}", f"{server.api}/runs/{run_id}/report"):
+        assert "sk-very-secret-42" not in httpx.get(url).text, url
+    assert b"sk-very-secret-42" not in Path(server.db.removeprefix("sqlite:///")).read_bytes()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from promptyard.core.types import GradingContext, GradingResult, TestCase, TrialResult
@@ -30,6 +30,13 @@ class RunStore(Protocol):
     ) -> None: ...
 
     def cache_get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+    # For resuming a run that stopped part-way (only the trials not stored yet are run).
+    def finished_indexes(self, run_id: str) -> set[int]: ...
+
+    def iter_trials(self, run_id: str) -> Iterable[TrialResult]: ...
+
+    def reopen_run(self, run_id: str) -> None: ...
 
     def cache_put_many(self, items: Mapping[str, dict[str, Any]]) -> None: ...
 

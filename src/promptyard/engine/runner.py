@@ -24,6 +24,7 @@ from typing import Any
 from promptyard.core.hashing import content_hash
 from promptyard.core.plan import PlannedTrial, plan_trials, trial_count
 from promptyard.core.prompts import missing_variables, render_prompt
+from promptyard.core.secrets import redact
 from promptyard.core.types import (
     Completion,
     CompletionRequest,
@@ -102,6 +103,7 @@ class EvalRunner:
         run_id: str | None = None,
         project: str | None = None,
         keep_trials: bool = False,
+        resume: bool = False,
     ) -> None:
         if len(providers) != len(spec.providers):
             raise ValueError("one Provider per ProviderSpec is required")
@@ -114,6 +116,9 @@ class EvalRunner:
         self.run_id = run_id or str(uuid.uuid4())
         self.project = project
         self.keep_trials = keep_trials
+        # Resume: `run_id` names a stored run; its stored trials count, the rest are run.
+        self.resume = resume
+        self._skip: set[int] = set()
         self.total = trial_count(spec)
         self.summary = SummaryBuilder(repeat=spec.options.repeat)
         # select-best compares a case's outputs: its trials wait here until all have answered.
@@ -145,6 +150,8 @@ class EvalRunner:
     async def run(self) -> RunOutcome:
         started = self._started = utc_now()
         self._preflight()
+        if self.resume:
+            await asyncio.to_thread(self._load_finished)
         t0 = time.perf_counter()
         status = "succeeded"
         try:
@@ -166,11 +173,23 @@ class EvalRunner:
         self._kept.sort(key=_by_index)  # the writer sees trials in finishing order
         return RunOutcome(self.run_id, status, summary, started, utc_now(), self._kept)
 
+    def _load_finished(self) -> None:
+        """A resumed run: skip the stored trials and count them in the summary."""
+        self._skip = self.store.finished_indexes(self.run_id)
+        for trial in self.store.iter_trials(self.run_id):
+            self.summary.add(trial)
+            if self.keep_trials:
+                self._kept.append(trial)
+
     def _create_run(self) -> None:
+        if self.resume:
+            self.store.reopen_run(self.run_id)
+            self._created = True
+            return
         self.store.create_run(
             run_id=self.run_id,
             description=self.spec.description,
-            config=self.spec.raw_config,
+            config=redact(self.spec.raw_config),  # keys are used, never kept
             created_at=self._started,
             prompts=[{"id": p.id, "label": p.label, "raw": p.text} for p in self.spec.prompts],
             providers=[
@@ -269,9 +288,12 @@ class EvalRunner:
 
     async def _producer(self, work: asyncio.Queue[_Work | None], workers: int) -> None:
         chunk: list[_Work] = []
+        skip = self._skip
         for planned in plan_trials(self.spec):
             if self.cancel.is_set():
                 return
+            if skip and planned.index in skip:
+                continue
             chunk.append(self._render(planned))
             if len(chunk) >= CHUNK:
                 await self._dispatch(chunk, work)

@@ -123,6 +123,23 @@ class JobManager:
         self._pump()
         return job
 
+    async def resume(self, job_id: str, manifest: dict[str, Any], work: Work) -> None:
+        """Queue a stopped job again under its own id (its events continue their seq)."""
+        busy = len(self._running) + self._reserved >= self.max_concurrent
+        if busy and self.queue_length == 0:
+            raise JobsBusy("another job is already running")
+        if busy and len(self._waiting) >= self.queue_length:
+            raise QueueFull(f"the job queue is full ({self.queue_length} waiting); retry later")
+        if self.is_active(job_id):
+            raise JobsBusy(f"job {job_id} is already queued or running")
+        self._reserved += 1
+        try:
+            await asyncio.to_thread(self.store.set_status, job_id, "queued")
+        finally:
+            self._reserved -= 1
+        self._waiting.append(_Queued(job_id, manifest, work))
+        self._pump()
+
     def _pump(self) -> None:
         while self._waiting and len(self._running) < self.max_concurrent and not self._closed:
             item = self._waiting.pop(0)

@@ -33,6 +33,7 @@ class EvalJob:
     settings: Settings
     generate_only: bool = False
     options: dict[str, Any] | None = None
+    resume_run: str | None = None  # a stopped run to complete (its stored trials are kept)
 
 
 def check_file_refs(value: Any, base_dir: str | None, where: str = "config") -> None:
@@ -95,10 +96,11 @@ async def run_eval_job(ctx: JobContext, job: EvalJob) -> dict[str, Any]:
         no_assertions=job.generate_only,
     )
     spec = await asyncio.to_thread(load_spec, job.config, base_dir=job.base_dir, request=request)
-    run_id = str(uuid.uuid4())
+    run_id = job.resume_run or str(uuid.uuid4())
     await ctx.set_run(run_id)
     planned = len(spec.tests) * len(spec.prompts) * len(spec.providers) * spec.options.repeat
-    await ctx.emit("step", {"phase": "started", "run_id": run_id, "planned": planned})
+    phase = "resumed" if job.resume_run else "started"
+    await ctx.emit("step", {"phase": phase, "run_id": run_id, "planned": planned})
     pending: asyncio.Queue[TrialResult | None] = asyncio.Queue()
 
     async def forward() -> None:
@@ -116,6 +118,7 @@ async def run_eval_job(ctx: JobContext, job: EvalJob) -> dict[str, Any]:
             keep_trials=False,
             run_id=run_id,
             project=job.project,
+            resume=job.resume_run is not None,
         )
     finally:
         pending.put_nowait(None)

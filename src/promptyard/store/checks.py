@@ -11,16 +11,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from promptyard.core.secrets import is_secret_key
+
 SPLITS = ("train", "val", "test")
 ROW_FIELDS = ("vars", "assert", "expected", "split", "metadata", "description")
 LATEST = "latest"  # the implicit label of the newest version
 # Names go into URL paths and refs (name@3, name:label): no "/", "@", ":" or spaces.
 _NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,198}[A-Za-z0-9_-])?")
 _LABEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-# Config keys that would hold a secret value; `*_env` keys name an env var instead.
-_SECRET_WORDS = frozenset({"token", "password", "passwd", "secret", "authorization"})
-_KEY_WORDS = frozenset({"api", "access", "private", "secret", "auth"})
-_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
 class RowErrors(ValueError):
@@ -106,16 +104,7 @@ def check_no_secrets(config: Mapping[str, Any], path: str = "") -> None:
     """ValueError naming the first key that would hold a secret value, at any depth."""
     for key, value in config.items():
         where = f"{path}.{key}" if path else str(key)
-        words = [w.lower() for w in _WORD.findall(str(key))]
-        if (
-            words
-            and words[-1] != "env"
-            and (
-                words[-1] in _SECRET_WORDS
-                or "".join(words) in ("apikey", "key")
-                or (words[-1] == "key" and len(words) > 1 and words[-2] in _KEY_WORDS)
-            )
-        ):
+        if is_secret_key(key):
             raise ValueError(
                 f"profile config key {where!r} looks like a secret: store secrets by env var "
                 f"name only, e.g. `api_key_env: OPENAI_API_KEY`"

@@ -182,6 +182,17 @@ class Store:
         if n == 0:
             raise StoreError(f"{self._where}: cannot finish run {run_id}: no such run")
 
+    def reopen_run(self, run_id: str) -> None:
+        """Mark a stopped run running again (a resume adds its missing trials)."""
+        with self._errors(f"reopen run {run_id}"), self._write() as conn:
+            n = conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(status="running", finished_at=None, trial_count=None)
+            ).rowcount
+        if n == 0:
+            raise StoreError(f"{self._where}: cannot resume run {run_id}: no such run")
+
     def list_runs(self, *, limit: int = 50, offset: int = 0) -> list[RunRecord]:
         """Runs, newest first."""
         q = self._select_runs.order_by(runs.c.created_at.desc(), runs.c.id.desc())

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from promptyard_client.models import CancelResult, Job, JobCreated, JobDetail, JobRequest, Page
 
+from promptyard.core.secrets import redact
 from promptyard.errors import ConfigError
 from promptyard.server.auth import Caller, require
 
@@ -65,7 +66,11 @@ async def _start(request: Request, kind: str, body: JobRequest, caller: Caller) 
         generate_only=kind == "run",
         options=body.options,
     )
-    manifest = {"kind": kind, "request": body.model_dump(exclude_none=True)}
+    # The resolved config is kept: a resume runs what was accepted, even if a label moved since.
+    # Secrets in an inline config are used for this run but never stored or shown: a resume
+    # after a restart needs keys by env var name (apiKeyEnvar), as the docs advise anyway.
+    manifest = redact({"kind": kind, "request": body.model_dump(exclude_none=True),
+                       "config": config, "base_dir": job.base_dir})  # fmt: skip
 
     async def work(ctx: Any) -> dict[str, Any]:
         return await run_eval_job(ctx, job)
@@ -73,6 +78,37 @@ async def _start(request: Request, kind: str, body: JobRequest, caller: Caller) 
     record = await state.jobs.submit(kind, manifest, work, project=body.project,
                                      created_by=caller.token_id)  # fmt: skip
     return {"job_id": record.id}
+
+
+@router.post("/jobs/{job_id}/resume", operation_id="resume_job", status_code=202,
+             response_model=JobCreated, dependencies=[Depends(require("write"))])  # fmt: skip
+async def resume_job(job_id: str, request: Request) -> dict[str, str]:
+    """Run only the trials a stopped job had not finished, into the same run."""
+    from promptyard.server.eval_jobs import EvalJob, run_eval_job
+
+    state = request.app.state
+    record = await asyncio.to_thread(state.store.jobs.get_job, job_id)
+    manifest = record.manifest or {}
+    if record.status not in ("interrupted", "cancelled", "failed") or not manifest.get("config"):
+        raise HTTPException(409, f"job {job_id} is {record.status}; only an interrupted,"
+                                 " cancelled or failed evaluation can be resumed")  # fmt: skip
+    options = (manifest.get("request") or {}).get("options")
+    job = EvalJob(
+        config=manifest["config"],
+        base_dir=manifest.get("base_dir") or state.projects_root,
+        project=record.project,
+        database_url=state.database_url,
+        settings=state.settings,
+        generate_only=record.kind == "run",
+        options=options,
+        resume_run=record.run_id,
+    )
+
+    async def work(ctx: Any) -> dict[str, Any]:
+        return await run_eval_job(ctx, job)
+
+    await state.jobs.resume(job_id, manifest, work)
+    return {"job_id": job_id}
 
 
 def _validate(config: dict[str, Any], base_dir: str, settings: Any) -> None:
