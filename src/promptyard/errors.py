@@ -13,6 +13,8 @@
     ├── ScorerError            a user's scorer (javascript, python) raised or returned nonsense
     │   └── SandboxLimitError  it ran past its time or memory limit
     ├── StoreError             the database refused a read or write
+    │   ├── RunNotFound        (also a NotFound)
+    │   └── AmbiguousRunId     an id prefix matching several runs
     ├── NotFound               no such prompt, version, label, dataset, profile, job or token
     ├── Conflict               the name is taken, or the thing is not in a state that allows it
     └── RunCancelled           the user stopped a run (Ctrl-C, cancel); finished work is kept
@@ -127,6 +129,14 @@ class NotFound(PromptyardError):
 
 class Conflict(PromptyardError):
     """A duplicate name, or a change the current state refuses. The server answers 409."""
+
+
+class RunNotFound(StoreError, NotFound):
+    """No stored run has this id (or id prefix)."""
+
+
+class AmbiguousRunId(StoreError, ValueError):
+    """A run id prefix that matches several runs (or none was given). The server answers 400."""
 
 
 class RunCancelled(PromptyardError):

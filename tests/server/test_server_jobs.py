@@ -260,3 +260,28 @@ def test_inline_secrets_are_used_but_never_stored_or_returned(
                 f"{server.api}/runs/{run_id}", f"{server.api}/runs/{run_id}/report"):
         assert "sk-very-secret-42" not in httpx.get(url).text, url
     assert b"sk-very-secret-42" not in Path(server.db.removeprefix("sqlite:///")).read_bytes()
+
+
+def test_export_job_writes_files_and_appends_only_new_events(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from bench.serverctl import REPO
+
+    job_id = start(server, eval_config(n=2))
+    wait_finished(server, job_id)
+    out = tmp_path / "export"
+    cmd = [sys.executable, "-m", "promptyard.cli", "export-job", job_id, "--dir", str(out),
+           "--db", server.db]  # fmt: skip
+    env = {"PYTHONPATH": str(REPO / "src")}
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["id"] == job_id and manifest["status"] == "succeeded"
+    assert json.loads((out / "summary.json").read_text())["passed"] == 2
+    lines = (out / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4]
+    subprocess.run(cmd, check=True, capture_output=True, env=env)  # nothing new to add
+    assert (out / "events.jsonl").read_text().splitlines() == lines

@@ -13,6 +13,7 @@ from promptyard.cli import (
     compare_cmd,
     eval_cmd,
     init_cmd,
+    jobs_cmd,
     runs_cmd,
     serve_cmd,
     token_cmd,
@@ -34,6 +35,7 @@ app.command("assertions")(catalog_cmd.assertions_command)
 app.command("providers")(catalog_cmd.providers_command)
 app.command("serve")(serve_cmd.serve_command)
 app.add_typer(token_cmd.token_app, name="token")
+app.command("export-job")(jobs_cmd.export_job_command)
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam, exc
 
 from promptyard.core.types import TrialResult
-from promptyard.errors import StoreError
+from promptyard.errors import AmbiguousRunId, RunNotFound, StoreError
 from promptyard.store import codec
 from promptyard.store.engine import WRITE, create_engine
 from promptyard.store.migrate import upgrade
@@ -204,7 +204,7 @@ class Store:
         """The run with this id, or the only run whose id starts with it (like git)."""
         key = run_id_or_prefix.strip()
         if not key:
-            raise StoreError("run id is empty: give a run id or a unique prefix of one")
+            raise AmbiguousRunId("run id is empty: give a run id or a unique prefix of one")
         q = self._select_runs.where(runs.c.id.startswith(key, autoescape=True))
         with self._errors(f"get run {key}"), self.engine.connect() as conn:
             rows = conn.execute(q.order_by(runs.c.id).limit(5)).all()
@@ -212,10 +212,10 @@ class Store:
         if exact:
             return _run_record(exact[0])
         if not rows:
-            raise StoreError(f"no run matches {key!r} in {self._where}")
+            raise RunNotFound(f"no run matches {key!r} in {self._where}")
         if len(rows) > 1:
             shown = ", ".join(r.id for r in rows[:4]) + (", ..." if len(rows) > 4 else "")
-            raise StoreError(
+            raise AmbiguousRunId(
                 f"run id prefix {key!r} is ambiguous: it matches {shown}; give more characters"
             )
         return _run_record(rows[0])

@@ -22,6 +22,7 @@ from fastapi import (
 from promptyard_client.models import Dataset, DatasetCreate, DatasetDerive, Page
 
 from promptyard.server.auth import Caller, require
+from promptyard.server.routes import MAX_INT
 
 router = APIRouter(tags=["datasets"])
 Read = Depends(require("read"))
@@ -39,7 +40,7 @@ def list_datasets(
     project: str | None = None,
     search: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> dict[str, Any]:
     items, total = _registry(request).list_datasets(
         project=project, search=search, limit=limit, offset=offset
@@ -115,10 +116,10 @@ def dataset_rows(
     name: str,
     request: Request,
     project: str | None = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
     split: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> dict[str, Any]:
     rows, total = _registry(request).dataset_rows(
         name, project=project, version=version, split=split, limit=limit, offset=offset

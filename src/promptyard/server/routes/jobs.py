@@ -14,6 +14,7 @@ from promptyard_client.models import CancelResult, Job, JobCreated, JobDetail, J
 from promptyard.core.secrets import redact
 from promptyard.errors import ConfigError
 from promptyard.server.auth import Caller, require
+from promptyard.server.routes import MAX_INT
 
 router = APIRouter(tags=["jobs"])
 HEARTBEAT_S = 15.0
@@ -134,7 +135,7 @@ def list_jobs(
     status: str | None = None,
     project: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> dict[str, Any]:
     items, total = request.app.state.store.jobs.list_jobs(
         kind=kind, status=status, project=project, limit=limit, offset=offset
@@ -171,7 +172,7 @@ async def stream_events(
     job_id: str,
     request: Request,
     last_event_id: Annotated[str | None, Header()] = None,
-    after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_INT, description="resume after seq")] = None,
 ) -> Any:
     """Server-sent events: the stored events after Last-Event-ID, then the live ones; the
     stream closes after `end`. Works for finished jobs too (replays, then closes)."""
@@ -186,7 +187,7 @@ async def stream_events(
 
 def _seq(header: str | None) -> int:
     try:
-        return max(0, int(header)) if header else 0
+        return min(MAX_INT, max(0, int(header))) if header else 0
     except ValueError:
         return 0
 

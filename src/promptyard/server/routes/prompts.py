@@ -7,7 +7,7 @@ import difflib
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from promptyard_client.models import (
     LabelSet,
     Page,
@@ -19,6 +19,7 @@ from promptyard_client.models import (
 )
 
 from promptyard.server.auth import Caller, require
+from promptyard.server.routes import MAX_INT
 
 router = APIRouter(tags=["prompts"])
 Read = Depends(require("read"))
@@ -38,7 +39,7 @@ def list_prompts(
     group: str | None = None,
     search: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> dict[str, Any]:
     items, total = _registry(request).list_prompts(
         project=project, tag=tag, team=team, group=group, search=search, limit=limit,
@@ -67,7 +68,7 @@ def get_prompt(
     request: Request,
     project: str | None = None,
     label: str | None = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
 ) -> dict[str, Any]:
     """The prompt; with `label` (e.g. production) or `version`, that version's content: what
     production code fetches to run the deployed prompt."""
@@ -108,7 +109,7 @@ def create_version(
 
 @router.get("/prompts/{name}/versions/{version}", operation_id="get_prompt_version",
             response_model=PromptVersion, dependencies=[Read])  # fmt: skip
-def get_version(name: str, version: int, request: Request,
+def get_version(name: str, version: Annotated[int, Path(ge=1, le=MAX_INT)], request: Request,
                 project: str | None = None) -> dict[str, Any]:  # fmt: skip
     out: dict[str, Any] = _registry(request).get_prompt_version(
         name, version, project=project
@@ -120,8 +121,8 @@ def get_version(name: str, version: int, request: Request,
 def diff_versions(
     name: str,
     request: Request,
-    a: Annotated[int, Query(ge=1)],
-    b: Annotated[int, Query(ge=1)],
+    a: Annotated[int, Query(ge=1, le=MAX_INT)],
+    b: Annotated[int, Query(ge=1, le=MAX_INT)],
     project: str | None = None,
 ) -> dict[str, Any]:
     registry = _registry(request)

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from promptyard_client.models import Page, Run
 
 from promptyard.server.auth import require
+from promptyard.server.routes import MAX_INT
 
 router = APIRouter(tags=["runs"], dependencies=[Depends(require("read"))])
 
@@ -30,7 +31,7 @@ ReportFormat = Literal["html", "json", "jsonl", "csv", "markdown", "md", "junit"
 def list_runs(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> dict[str, Any]:
     store = request.app.state.store
     runs = store.list_runs(limit=limit, offset=offset)
@@ -50,7 +51,7 @@ def list_trials(
     run_id: str,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     status: Literal["pass", "fail", "error"] | None = None,
 ) -> dict[str, Any]:
     from promptyard.reports.common import status as trial_status

@@ -1,0 +1,566 @@
+"""The asynchronous client: `Client` (client.py) method for method, with `await`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from promptyard_client import _calls as calls
+from promptyard_client._base import (
+    MAX_STREAM_RECONNECTS,
+    Call,
+    PromptCache,
+    resolve_settings,
+    response_retry_after,
+    retry_delay,
+    should_retry_error,
+    should_retry_status,
+)
+from promptyard_client.errors import (
+    JobTimeoutError,
+    NetworkError,
+    NotFoundError,
+    PromptyardError,
+    ServerError,
+    error_for_response,
+    network_error,
+)
+from promptyard_client.events import aiter_sse, to_job_event
+from promptyard_client.models import (
+    FINISHED,
+    CancelResult,
+    Catalog,
+    Dataset,
+    Health,
+    Job,
+    JobCreated,
+    JobDetail,
+    JobEvent,
+    Page,
+    Profile,
+    Prompt,
+    PromptVersion,
+    Run,
+    Token,
+    TokenCreated,
+)
+
+T = TypeVar("T")
+log = logging.getLogger("promptyard_client")
+
+
+class AsyncClient:
+    """A Promptyard server, asynchronously (same methods as `Client`, awaited).
+
+    `base_url` is the server root (http://127.0.0.1:6969); the client adds `/api`. Both it and
+    `token` default to $PROMPTYARD_URL and $PROMPTYARD_TOKEN. Failed calls are retried up to
+    `max_retries` times (connection errors, 502/503/504, 429 honouring Retry-After); a POST
+    is retried only when the server cannot have acted on it.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: str | None = None,
+        timeout: float = 30,
+        max_retries: int = 2,
+        verify_ssl: bool | str | None = None,
+        *,
+        prompt_cache_ttl: float = 60.0,
+    ) -> None:
+        self._settings = resolve_settings(base_url, token, timeout, max_retries, verify_ssl,
+                                          prompt_cache_ttl)  # fmt: skip
+        self._http = httpx.AsyncClient(
+            base_url=self._settings.api_url,
+            headers=self._settings.headers(),
+            timeout=self._settings.timeouts(),
+            verify=self._settings.ssl_verify(),
+        )
+        self._prompts = PromptCache()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"AsyncClient(base_url={self._settings.base_url!r})"
+
+    # -- transport ---------------------------------------------------------------------------
+
+    async def _send(self, call: Call[T]) -> T:
+        response = await self._request(call.method, call.path, params=call.params, json=call.json,
+                                 files=call.files, data=call.data)  # fmt: skip
+        return call.parse(response)
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call with the retry policy; a non-2xx answer becomes its typed exception."""
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt < self._settings.max_retries and should_retry_error(exc, method):
+                    await asyncio.sleep(retry_delay(attempt))
+                    attempt += 1
+                    continue
+                raise network_error(exc, method, self._settings.api_url + path) from exc
+            if response.is_success:
+                return response
+            if attempt < self._settings.max_retries and should_retry_status(
+                response.status_code, method
+            ):
+                await asyncio.sleep(retry_delay(attempt, response_retry_after(response)))
+                attempt += 1
+                continue
+            raise error_for_response(response)
+
+    # -- meta --------------------------------------------------------------------------------
+
+    async def health(self) -> Health:
+        """`{"status": "ok"}` when the server is up (needs no token)."""
+        return await self._send(calls.health())
+
+    async def catalog(self) -> Catalog:
+        """Projects with their prompts, datasets and profiles; scorers; provider prefixes."""
+        return await self._send(calls.catalog())
+
+    # -- prompts -----------------------------------------------------------------------------
+
+    async def list_prompts(
+        self,
+        *,
+        project: str | None = None,
+        tag: str | None = None,
+        team: str | None = None,
+        group: str | None = None,
+        search: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Prompt]:
+        return await self._send(
+            calls.list_prompts(project, tag, team, group, search, limit, offset)
+        )
+
+    async def get_prompt(self, name: str, *, project: str | None = None) -> Prompt:
+        """The prompt with its latest version number, labels and tags."""
+        return await self._send(calls.get_prompt(name, project))
+
+    async def create_prompt(
+        self,
+        name: str,
+        template: str | list[dict[str, Any]],
+        *,
+        config: dict[str, Any] | None = None,
+        project: str | None = None,
+        description: str = "",
+        tags: Sequence[str] = (),
+        group: str | None = None,
+        message: str = "",
+    ) -> Prompt:
+        """A new prompt with version 1 (ConflictError if the name exists)."""
+        return await self._send(calls.create_prompt(name, template, config, project, description,
+                                              tags, group, message))  # fmt: skip
+
+    async def create_prompt_version(
+        self,
+        name: str,
+        template: str | list[dict[str, Any]],
+        *,
+        config: dict[str, Any] | None = None,
+        message: str = "",
+        project: str | None = None,
+    ) -> PromptVersion:
+        """A new version; content identical to the latest version returns that version."""
+        return await self._send(
+            calls.create_prompt_version(name, template, config, message, project)
+        )
+
+    async def list_prompt_versions(
+        self, name: str, *, project: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Page[PromptVersion]:
+        return await self._send(calls.list_prompt_versions(name, project, limit, offset))
+
+    async def get_prompt_version(
+        self, name: str, version: int, *, project: str | None = None
+    ) -> PromptVersion:
+        return await self._send(calls.get_prompt_version(name, version, project))
+
+    async def set_label(
+        self, name: str, label: str, version: int, *, project: str | None = None
+    ) -> Prompt:
+        """Point `label` at `version`: deploying is moving the `production` label."""
+        return await self._send(calls.set_label(name, label, version, project))
+
+    async def delete_label(self, name: str, label: str, *, project: str | None = None) -> None:
+        await self._send(calls.delete_label(name, label, project))
+
+    async def set_prompt_tags(
+        self, name: str, tags: Sequence[str], *, project: str | None = None
+    ) -> Prompt:
+        """Replace the prompt's tags."""
+        return await self._send(calls.set_prompt_tags(name, tags, project))
+
+    async def diff_prompt_versions(
+        self, name: str, a: int, b: int, *, project: str | None = None
+    ) -> dict[str, Any]:
+        """A unified diff of two versions' templates, and whether their config changed."""
+        return await self._send(calls.diff_prompt_versions(name, a, b, project))
+
+    async def get_deployed_prompt(
+        self,
+        name: str,
+        label: str = "production",
+        *,
+        project: str | None = None,
+        ttl: float | None = None,
+    ) -> PromptVersion:
+        """The version `label` points at, for production code: cached for `ttl` seconds
+        (default: the client's prompt_cache_ttl), and while the server is unreachable or
+        failing (NetworkError, ServerError) the last good copy is served with a warning."""
+        key = (project, name, label)
+        ttl = self._settings.prompt_cache_ttl if ttl is None else ttl
+        cached = self._prompts.fresh(key, ttl)
+        if cached is not None:
+            return cached
+        try:
+            version = await self._send(calls.deployed_prompt(name, label, project))
+        except (NetworkError, ServerError) as exc:
+            return self._prompts.fallback(key, exc)
+        self._prompts.put(key, version)
+        return version
+
+    def clear_prompt_cache(self) -> None:
+        """Forget every cached deployed prompt (the next get_deployed_prompt fetches)."""
+        self._prompts.clear()
+
+    # -- datasets ----------------------------------------------------------------------------
+
+    async def create_dataset(
+        self,
+        name: str,
+        rows: Sequence[dict[str, Any]],
+        *,
+        project: str | None = None,
+        description: str = "",
+        tags: Sequence[str] = (),
+        message: str = "",
+    ) -> Dataset:
+        """A dataset from rows: `{"vars", "assert", "expected", "split", "metadata"}`."""
+        return await self._send(
+            calls.create_dataset(name, rows, project, description, tags, message)
+        )
+
+    async def upload_dataset(
+        self,
+        file: str | os.PathLike[str] | bytes,
+        name: str,
+        *,
+        filename: str | None = None,
+        project: str | None = None,
+        description: str | None = None,
+    ) -> Dataset:
+        """A dataset, or a new version of an existing one, from a CSV / JSON / JSONL / YAML
+        file (a path, or its bytes: the server picks the parser by `filename`'s suffix,
+        guessed from the content for bytes)."""
+        return await self._send(calls.upload_dataset(file, name, filename, project, description))
+
+    async def list_datasets(
+        self,
+        *,
+        project: str | None = None,
+        search: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Dataset]:
+        return await self._send(calls.list_datasets(project, search, limit, offset))
+
+    async def get_dataset(self, name: str, *, project: str | None = None) -> Dataset:
+        return await self._send(calls.get_dataset(name, project))
+
+    async def dataset_rows(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        split: str | None = None,
+        project: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page[dict[str, Any]]:
+        """Rows of the latest (or a given) version, optionally of one split."""
+        return await self._send(calls.dataset_rows(name, version, split, project, limit, offset))
+
+    async def delete_dataset(self, name: str, *, project: str | None = None) -> None:
+        await self._send(calls.delete_dataset(name, project))
+
+    async def derive_dataset(
+        self,
+        source: str,
+        name: str,
+        *,
+        split: str | None = None,
+        search: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        project: str | None = None,
+    ) -> Dataset:
+        """A new dataset from the rows of `source` that match a split, text or metadata."""
+        return await self._send(
+            calls.derive_dataset(source, name, split, search, metadata, project)
+        )
+
+    # -- profiles ----------------------------------------------------------------------------
+
+    async def list_profiles(self, *, project: str | None = None) -> Page[Profile]:
+        return await self._send(calls.list_profiles(project))
+
+    async def create_profile(
+        self,
+        name: str,
+        provider_id: str,
+        *,
+        config: dict[str, Any] | None = None,
+        label: str | None = None,
+        project: str | None = None,
+    ) -> Profile:
+        """A named provider; secrets go by env var name (`api_key_env`), never by value."""
+        return await self._send(calls.create_profile(name, provider_id, config, label, project))
+
+    # -- runs --------------------------------------------------------------------------------
+
+    async def list_runs(self, *, limit: int = 50, offset: int = 0) -> Page[Run]:
+        return await self._send(calls.list_runs(limit, offset))
+
+    async def get_run(self, run_id: str) -> Run:
+        return await self._send(calls.get_run(run_id))
+
+    async def run_trials(
+        self, run_id: str, *, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> Page[dict[str, Any]]:
+        """A run's trials (promptfoo's result shape); `status` is pass, fail or error."""
+        return await self._send(calls.run_trials(run_id, status, limit, offset))
+
+    async def run_report(self, run_id: str, format: str = "json") -> str:
+        """The report as text: html, json, jsonl, csv, markdown (md) or junit."""
+        return await self._send(calls.run_report(run_id, format))
+
+    async def compare_runs(self, a: str, b: str, *, alpha: float | None = None) -> dict[str, Any]:
+        """The paired comparison of two runs (per-case differences, test, verdict)."""
+        return await self._send(calls.compare_runs(a, b, alpha))
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def start_job(self, kind: str, **body: Any) -> JobCreated:
+        """POST /api/{kind} (run, evaluate, optimize) with `body` as given."""
+        return await self._send(calls.start_job(kind, body))
+
+    async def run_eval(
+        self,
+        config: dict[str, Any] | None = None,
+        *,
+        project: str | None = None,
+        prompt: str | None = None,
+        providers: Sequence[str | dict[str, Any]] | None = None,
+        dataset: str | None = None,
+        inject_vars: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        description: str | None = None,
+    ) -> JobCreated:
+        """Start an `evaluate` job from a config (promptyard.yaml as a dict) or from registry
+        references (`prompt` as name, name@3 or name:label; provider ids or profile names)."""
+        body = calls.job_request(
+            config=config, project=project, prompt=prompt,
+            providers=list(providers) if providers is not None else None, dataset=dataset,
+            inject_vars=inject_vars, options=options, description=description,
+        )  # fmt: skip
+        return await self._send(calls.start_job("evaluate", body))
+
+    async def run_manual_eval(
+        self,
+        config: dict[str, Any],
+        *,
+        project: str | None = None,
+        options: dict[str, Any] | None = None,
+        description: str | None = None,
+    ) -> JobCreated:
+        """Start an `evaluate` job from a self-contained config: POST /api/evaluate {config}."""
+        return await self.run_eval(
+            config, project=project, options=options, description=description
+        )
+
+    async def run_prompt_eval(
+        self,
+        prompt: str,
+        providers: Sequence[str | dict[str, Any]],
+        dataset: str | None = None,
+        *,
+        inject_vars: dict[str, Any] | None = None,
+        project: str | None = None,
+        options: dict[str, Any] | None = None,
+        description: str | None = None,
+    ) -> JobCreated:
+        """Evaluate a registry prompt (name, name@3, name:label) on a dataset or on
+        `inject_vars` alone."""
+        return await self.run_eval(project=project, prompt=prompt, providers=providers,
+                             dataset=dataset, inject_vars=inject_vars, options=options,
+                             description=description)  # fmt: skip
+
+    async def get_job(self, job_id: str) -> JobDetail:
+        """The job, its manifest, every event so far and its summary (once finished)."""
+        return await self._send(calls.get_job(job_id))
+
+    async def list_jobs(
+        self,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        project: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Job]:
+        return await self._send(calls.list_jobs(kind, status, project, limit, offset))
+
+    async def cancel_job(self, job_id: str) -> CancelResult:
+        """Ask a queued or running job to stop (ConflictError once it has finished)."""
+        return await self._send(calls.cancel_job(job_id))
+
+    async def resume_job(self, job_id: str) -> JobCreated:
+        """Resume an interrupted, cancelled or failed job."""
+        return await self._send(calls.resume_job(job_id))
+
+    async def wait_for_job(
+        self, job_id: str, timeout: float | None = 600.0, poll_interval: float = 1.0
+    ) -> JobDetail:
+        """Poll until the job finishes; JobTimeoutError after `timeout` s (None: no limit)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            detail = await self.get_job(job_id)
+            if detail.job.finished:
+                return detail
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise JobTimeoutError(
+                        f"job {job_id} still {detail.job.status} after {timeout} s",
+                        job_id=job_id, status=detail.job.status,
+                    )  # fmt: skip
+                await asyncio.sleep(min(poll_interval, left))
+            else:
+                await asyncio.sleep(poll_interval)
+
+    async def wait_for_run(
+        self, run_id: str, timeout: float | None = 600.0, poll_interval: float = 1.0
+    ) -> Run:
+        """The finished run, given its id or the id of the job that makes it."""
+        start = time.monotonic()
+        try:
+            detail = await self.get_job(run_id)
+        except NotFoundError:
+            detail = None
+        if detail is not None:
+            detail = await self.wait_for_job(run_id, timeout, poll_interval)
+            found = detail.job.run_id or (detail.summary or {}).get("run_id")
+            if not found:
+                raise PromptyardError(f"job {run_id} ended {detail.job.status} without a run")
+            return await self.get_run(str(found))
+        while True:
+            run = await self.get_run(run_id)
+            if run.status in FINISHED:
+                return run
+            if timeout is not None and time.monotonic() - start >= timeout:
+                raise JobTimeoutError(f"run {run_id} still {run.status} after {timeout} s",
+                                      job_id=run_id, status=run.status)  # fmt: skip
+            await asyncio.sleep(poll_interval)
+
+    async def stream_job(
+        self, job_id: str, *, after: int = 0, max_reconnects: int = MAX_STREAM_RECONNECTS
+    ) -> AsyncIterator[JobEvent]:
+        """The job's events from seq `after` on, live, until its `end` event. A dropped
+        connection is resumed with Last-Event-ID (with backoff; no event twice); after
+        `max_reconnects` failures in a row without progress it raises NetworkError."""
+        last, failures = after, 0
+        path, timeout = calls.events_path(job_id), self._settings.stream_timeouts()
+        while True:
+            headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+            if last:
+                headers["Last-Event-ID"] = str(last)
+            progressed = False
+            wait: float | None = None
+            try:
+                async with self._http.stream(
+                    "GET", path, headers=headers, timeout=timeout
+                ) as response:
+                    if response.status_code != 200:
+                        await response.aread()
+                        error = error_for_response(response)
+                        if failures >= max_reconnects or not should_retry_status(
+                            response.status_code, "GET"
+                        ):
+                            raise error
+                        wait = retry_delay(failures, response_retry_after(response))
+                    else:
+                        async for message in aiter_sse(response.aiter_lines()):
+                            event = to_job_event(message)
+                            if event.seq <= last:
+                                continue
+                            last, progressed = event.seq, True
+                            yield event
+                            if event.type == "end":
+                                return
+            except httpx.TransportError as exc:
+                failures = 0 if progressed else failures
+                if failures >= max_reconnects:
+                    raise network_error(exc, "GET", self._settings.api_url + path) from exc
+                log.info("event stream of job %s dropped after seq %d (%s); resuming",
+                         job_id, last, type(exc).__name__)  # fmt: skip
+                wait = retry_delay(failures)
+            else:
+                if wait is None:  # closed without `end`: done if the job is
+                    failures = 0 if progressed else failures
+                    detail = await self.get_job(job_id)
+                    if detail.job.finished:
+                        for event in detail.events:
+                            if event.seq > last:
+                                yield event
+                        return
+                    if failures >= max_reconnects:
+                        raise NetworkError(f"the event stream of job {job_id} keeps closing")
+                    wait = retry_delay(failures)
+            failures += 1
+            await asyncio.sleep(wait or 0.0)
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    async def create_token(
+        self, name: str, *, scopes: Sequence[str] = ("read",), kind: str = "personal"
+    ) -> TokenCreated:
+        """A new token; its `secret` is in this answer only."""
+        return await self._send(calls.create_token(name, scopes, kind))
+
+    async def list_tokens(self) -> Page[Token]:
+        return await self._send(calls.list_tokens())
+
+    async def revoke_token(self, token_id: str) -> None:
+        await self._send(calls.revoke_token(token_id))
