@@ -6,7 +6,6 @@ through the connection's search_path) and drops it afterwards, so parallel runs 
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import subprocess
@@ -21,28 +20,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.pgtools import pg_schema_url
 
 from promptyard.core.types import Assertion, GradingResult, TokenUsage, TrialResult
 from promptyard.errors import StoreError
 from promptyard.store import Store, default_database_url, normalize_url
 from promptyard.store.schema import HEAD_REVISION, metadata
-
-PG_HOST = "127.0.0.1:5432"
-
-
-@functools.cache
-def _pg_user() -> tuple[str | None, str]:
-    """A user that can log in to database `test`, or None and why not."""
-    import psycopg
-
-    why = ""
-    for user in ("postgres", "root"):
-        try:
-            with psycopg.connect(f"postgresql://{user}@{PG_HOST}/test", connect_timeout=2):
-                return user, ""
-        except psycopg.Error as e:
-            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return None, why
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -51,23 +34,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         # A nested path: open() must create the missing parent directory.
         yield f"sqlite:///{tmp_path / 'nested' / 'dir' / 'store.db'}"
         return
-    user, why = _pg_user()
-    if user is None:
-        pytest.skip(
-            f"PostgreSQL not reachable at {PG_HOST} (database test, user postgres/root): {why}"
-        )
-    import psycopg
-
-    schema = f"t_store_{uuid.uuid4().hex[:16]}"
-    admin = f"postgresql://{user}@{PG_HOST}/test"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        # Plain postgresql:// on purpose: the store must pick the psycopg driver itself.
-        yield f"postgresql://{user}@{PG_HOST}/test?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with pg_schema_url("store") as url:
+        yield url
 
 
 @pytest.fixture

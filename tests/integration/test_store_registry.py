@@ -7,22 +7,20 @@ see these rows. Each test starts from empty registry tables.
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.pgtools import pg_schema_url
 
 from promptyard.core.hashing import content_hash
 from promptyard.errors import Conflict, NotFound, PromptyardError
 from promptyard.store import Store
 from promptyard.store.registry import RegistryStore, RowErrors, parse_ref
 
-PG_HOST = "127.0.0.1:5432"
 TABLES = [
     "prompt_labels",
     "prompt_versions",
@@ -35,19 +33,6 @@ TABLES = [
 ]
 
 
-@functools.cache
-def _pg_user() -> tuple[str | None, str]:
-    """A user that can log in to database `test`, or None and why not."""
-    import psycopg
-
-    why = ""
-    for user in ("postgres", "root"):
-        try:
-            with psycopg.connect(f"postgresql://{user}@{PG_HOST}/test", connect_timeout=2):
-                return user, ""
-        except psycopg.Error as e:
-            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return None, why
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -57,22 +42,8 @@ def db_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('registry') / 'store.db'}"
         return
-    user, why = _pg_user()
-    if user is None:
-        pytest.skip(
-            f"PostgreSQL not reachable at {PG_HOST} (database test, user postgres/root): {why}"
-        )
-    import psycopg
-
-    schema = f"t_registry_{uuid.uuid4().hex[:16]}"
-    admin = f"postgresql://{user}@{PG_HOST}/test"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"postgresql://{user}@{PG_HOST}/test?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with pg_schema_url("registry") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,23 @@ import httpx
 import pytest
 from bench.serverctl import ServerProcess, running_server, start_server
 from bench.stub_server import StubServer
+from tests.pgtools import pg_schema_url
 from tests.server.ssetools import read_stream
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The server's database: a SQLite file, and PostgreSQL where one is reachable."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'server.db'}"
+        return
+    with pg_schema_url("server_jobs") as url:
+        yield url
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    with running_server(tmp_path) as s:
+def server(tmp_path: Path, db: str) -> Iterator[ServerProcess]:
+    with running_server(tmp_path, db=db) as s:
         yield s
 
 
@@ -136,9 +147,11 @@ def test_cancel_keeps_what_finished(server: ServerProcess, stub_server: StubServ
     assert again.status_code == 409
 
 
-def test_killed_server_marks_the_job_interrupted(tmp_path: Path, stub_server: StubServer) -> None:
+def test_killed_server_marks_the_job_interrupted(
+    tmp_path: Path, db: str, stub_server: StubServer
+) -> None:
     stub_server.set_latency(500)
-    first = start_server(tmp_path)
+    first = start_server(tmp_path, db=db)
     try:
         config = eval_config(stub_provider(stub_server), n=20)
         config["evaluateOptions"] = {"maxConcurrency": 1}
@@ -216,10 +229,10 @@ def test_body_size_limit(tmp_path: Path) -> None:
 
 
 def test_interrupted_job_resumes_only_the_missing_trials(
-    tmp_path: Path, stub_server: StubServer
+    tmp_path: Path, db: str, stub_server: StubServer
 ) -> None:
     stub_server.set_latency(300)
-    first = start_server(tmp_path)
+    first = start_server(tmp_path, db=db)
     config = eval_config(stub_provider(stub_server), n=12)
     config["evaluateOptions"] = {"maxConcurrency": 1}
     try:
@@ -259,7 +272,8 @@ def test_inline_secrets_are_used_but_never_stored_or_returned(
     for url in (f"{server.api}/jobs/{job_id}", f"{server.api}/jobs",
                 f"{server.api}/runs/{run_id}", f"{server.api}/runs/{run_id}/report"):
         assert "sk-very-secret-42" not in httpx.get(url).text, url
-    assert b"sk-very-secret-42" not in Path(server.db.removeprefix("sqlite:///")).read_bytes()
+    if server.db.startswith("sqlite"):
+        assert b"sk-very-secret-42" not in Path(server.db.removeprefix("sqlite:///")).read_bytes()
 
 
 def test_export_job_writes_files_and_appends_only_new_events(
