@@ -16,6 +16,7 @@ from promptyard.cli import (
     jobs_cmd,
     runs_cmd,
     serve_cmd,
+    sync_cmd,
     token_cmd,
 )
 
@@ -36,6 +37,8 @@ app.command("providers")(catalog_cmd.providers_command)
 app.command("serve")(serve_cmd.serve_command)
 app.add_typer(token_cmd.token_app, name="token")
 app.command("export-job")(jobs_cmd.export_job_command)
+app.command("push")(sync_cmd.push_command)
+app.command("pull")(sync_cmd.pull_command)
 
 
 def main() -> None:

@@ -115,6 +115,10 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         app.state.store = store
         app.state.jobs = manager
         app.state.interrupted = await manager.start()
+        from promptyard.server.projects import import_projects
+
+        app.state.imported = await asyncio.to_thread(import_projects, projects_root,
+                                                     store.registry)  # fmt: skip
         try:
             yield
         finally:
