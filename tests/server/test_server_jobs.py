@@ -299,3 +299,14 @@ def test_export_job_writes_files_and_appends_only_new_events(
     assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4]
     subprocess.run(cmd, check=True, capture_output=True, env=env)  # nothing new to add
     assert (out / "events.jsonl").read_text().splitlines() == lines
+
+
+def test_a_full_queue_answers_429(tmp_path: Path, stub_server: StubServer) -> None:
+    stub_server.set_latency(700)
+    with running_server(tmp_path, env={"PROMPTYARD_QUEUE_LENGTH": "1"}) as s:
+        config = eval_config(stub_provider(stub_server), n=1)
+        first, second = start(s, config), start(s, config)  # one runs, one waits
+        third = httpx.post(f"{s.api}/evaluate", json={"config": config})
+        assert third.status_code == 429 and "queue is full" in third.json()["detail"]
+        assert wait_finished(s, first)["job"]["status"] == "succeeded"
+        assert wait_finished(s, second)["job"]["status"] == "succeeded"

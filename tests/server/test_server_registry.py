@@ -93,6 +93,9 @@ def test_datasets_rows_upload_and_derive(server: ServerProcess, tmp_path: Path) 
         wrong = httpx.post(f"{api}/datasets/upload", files={"file": ("cases.xlsx", fh)},
                            data={"name": "x"})  # fmt: skip
     assert wrong.status_code == 400
+    versions = httpx.get(f"{api}/datasets/q-train/versions").json()
+    assert [(v["version"], v["row_count"]) for v in versions] == [(1, 3)]
+    assert versions[0]["derived_from"]["filter"]["split"] == "train"
     assert httpx.delete(f"{api}/datasets/q-train").status_code == 204
     assert httpx.get(f"{api}/datasets/q-train").status_code == 404
 
@@ -111,6 +114,7 @@ def test_profiles_refuse_secrets_and_catalog_lists_everything(server: ServerProc
     ]
     assert any(s["name"] == "llm-rubric" and s["needs_model"] for s in catalog["scorers"])
     assert "openai" in catalog["providers"]
+    assert "anthropic" in httpx.get(f"{api}/providers").json()["prefixes"]
 
 
 def test_evaluate_a_deployed_prompt_on_a_dataset_with_live_vars(server: ServerProcess) -> None:

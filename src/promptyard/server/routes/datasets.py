@@ -111,6 +111,13 @@ def get_dataset(name: str, request: Request, project: str | None = None) -> dict
     return out
 
 
+@router.get("/datasets/{name}/versions", operation_id="list_dataset_versions",
+            dependencies=[Read])  # fmt: skip
+def dataset_versions(name: str, request: Request, project: str | None = None) -> list[Any]:
+    """Every version, newest first, with its row count, author and (if derived) its filter."""
+    return [v.to_dict() for v in _registry(request).list_dataset_versions(name, project=project)]
+
+
 @router.get("/datasets/{name}/rows", operation_id="list_dataset_rows", dependencies=[Read])
 def dataset_rows(
     name: str,

@@ -17,6 +17,14 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@router.get("/providers", operation_id="list_providers", dependencies=[Depends(require("read"))])
+def providers() -> dict[str, Any]:
+    """The provider id prefixes this server can run (`prefix:model`)."""
+    from promptyard.providers import known_prefixes
+
+    return {"prefixes": known_prefixes()}
+
+
 @router.get("/catalog", operation_id="catalog", response_model=Catalog,
             dependencies=[Depends(require("read"))])  # fmt: skip
 def catalog(request: Request) -> dict[str, Any]:
