@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,9 +44,7 @@ class JobStorePort(Protocol):
         summary: dict[str, Any] | None = ...,
     ) -> Any: ...  # fmt: skip
 
-    def append_event(
-        self, job_id: str, type: str, payload: dict[str, Any], *, step_index: int = ...
-    ) -> Any: ...
+    def append_events(self, job_id: str, items: list[tuple[str, dict[str, Any], int]]) -> Any: ...
 
     def mark_interrupted(self) -> list[str]: ...
 
@@ -181,19 +180,25 @@ class JobManager:
         self, job_id: str, type: str, payload: dict[str, Any], *, step_index: int = 0
     ) -> Any:
         """Persist an event, then hand it to the live subscribers (in seq order)."""
+        return (await self.emit_many(job_id, [(type, payload, step_index)]))[0]
+
+    async def emit_many(
+        self, job_id: str, items: list[tuple[str, dict[str, Any], int]]
+    ) -> list[Any]:
+        """Persist a burst of events in one commit, then hand them to the subscribers."""
         lock = self._emit_locks.setdefault(job_id, asyncio.Lock())
         async with lock:
-            record = await asyncio.to_thread(
-                self.store.append_event, job_id, type, payload, step_index=step_index
-            )
-            event = record.to_dict()
+            records = await asyncio.to_thread(self.store.append_events, job_id, items)
             subs = self._subscribers.get(job_id)
-            if subs is not None:
-                for queue in list(subs.queues):
-                    queue.put_nowait(event)
-        if type == "end":
+            if subs is not None and subs.queues:
+                for record in records:
+                    event = record.to_dict()
+                    event["_json"] = json.dumps(event)  # serialized once for every subscriber
+                    for queue in list(subs.queues):
+                        queue.put_nowait(event)
+        if any(type_ == "end" for type_, _, _ in items):
             self._emit_locks.pop(job_id, None)
-        return record
+        return list(records)
 
     def subscribe(self, job_id: str) -> asyncio.Queue[dict[str, Any] | None]:
         """A live feed of the job's events from now on (unbounded: an event is small and a

@@ -167,7 +167,8 @@ class JobStore(StorePart):
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[JobRecord], int]:
-        """Jobs matching every filter given (status: one or several), newest first, and total."""
+        """Jobs matching every filter given (status: one or several), newest first, and total.
+        Listed jobs carry no manifest or summary (they can be large): get_job has them."""
         where: list[sa.ColumnElement[bool]] = []
         if kind is not None:
             where.append(jobs.c.kind == kind)
@@ -177,9 +178,10 @@ class JobStore(StorePart):
             where.append(jobs.c.status.in_(list(status)))
         if project is not None:
             where.append(jobs.c.project == project)
+        light = [c for c in jobs.c if c.name not in ("manifest", "summary")]
         with self._errors("list jobs"), self.engine.connect() as conn:
-            rows, total = page(conn, jobs, where, limit, offset)
-        return [_job(r) for r in rows], total
+            rows, total = page(conn, jobs, where, limit, offset, columns=light)
+        return [_job(r, full=False) for r in rows], total
 
     def append_event(
         self, job_id: str, type: str, payload: Any, *, step_index: int = 0
@@ -265,14 +267,14 @@ class JobStore(StorePart):
         return row
 
 
-def _job(r: Any) -> JobRecord:
+def _job(r: Any, *, full: bool = True) -> JobRecord:
     return JobRecord(
         r.id,
         r.kind,
         r.status,
         r.project,
-        r.manifest,
-        r.summary,
+        r.manifest if full else {},
+        r.summary if full else None,
         r.error,
         r.run_id,
         r.created_at,

@@ -67,10 +67,14 @@ def page(
     where: Sequence[sa.ColumnElement[bool]],
     limit: int | None,
     offset: int,
+    *,
+    columns: Sequence[sa.ColumnElement[Any]] | None = None,
 ) -> tuple[list[Any], int]:
-    """One page of `table`, newest first (created_at, then id), and how many rows match."""
+    """One page of `table` (or of some of its columns), newest first (created_at, then id),
+    and how many rows match."""
     total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
-    q = sa.select(table).where(*where).order_by(table.c.created_at.desc(), table.c.id.desc())
+    q = (sa.select(*columns) if columns else sa.select(table)).select_from(table).where(*where)
+    q = q.order_by(table.c.created_at.desc(), table.c.id.desc())
     return list(conn.execute(paged(q, limit, offset)).all()), int(total)
 
 

@@ -140,8 +140,10 @@ def list_jobs(
     items, total = request.app.state.store.jobs.list_jobs(
         kind=kind, status=status, project=project, limit=limit, offset=offset
     )
-    return {"items": [j.to_dict() for j in items], "total": total, "limit": limit,
-            "offset": offset}  # fmt: skip
+    # A list shows each job, not its manifest (the whole config) or summary: GET one for those.
+    rows = [{k: v for k, v in j.to_dict().items() if k not in ("manifest", "summary")}
+            for j in items]  # fmt: skip
+    return {"items": rows, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/jobs/{job_id}", operation_id="get_job", response_model=JobDetail,
@@ -224,4 +226,5 @@ async def _events(request: Request, job_id: str, after: int) -> AsyncIterator[di
 
 
 def _sse(event: dict[str, Any]) -> dict[str, str]:
-    return {"id": str(event["seq"]), "event": event["type"], "data": json.dumps(event)}
+    data = event.get("_json") or json.dumps(event)  # live events come serialized once
+    return {"id": str(event["seq"]), "event": event["type"], "data": data}
