@@ -9,36 +9,14 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.pgtools import pg_schema_url
 
 from promptyard.errors import Conflict, NotFound
 from promptyard.store import Store
 from promptyard.store.jobs import EventRecord, JobStore
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def db_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('jobs') / 'store.db'}"
-        return
-    with pg_schema_url("jobs") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def opened(db_url: str) -> Iterator[Store]:
-    s = Store.open(db_url)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.pgtools import pg_schema_url
 
 from promptyard.core.hashing import content_hash
 from promptyard.errors import Conflict, NotFound, PromptyardError
@@ -35,24 +33,8 @@ TABLES = [
 
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def db_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('registry') / 'store.db'}"
-        return
-    with pg_schema_url("registry") as url:
-        yield url
 
 
-@pytest.fixture(scope="module")
-def opened(db_url: str) -> Iterator[Store]:
-    s = Store.open(db_url)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture

@@ -10,37 +10,15 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.pgtools import pg_schema_url
 
 from promptyard.errors import NotFound
 from promptyard.store import Store
 from promptyard.store.tokens import TokenStore
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def db_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('tokens') / 'store.db'}"
-        return
-    with pg_schema_url("tokens") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def opened(db_url: str) -> Iterator[Store]:
-    s = Store.open(db_url)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture
