@@ -64,3 +64,18 @@ def test_rate_limit_per_caller(tmp_path: Path) -> None:
         assert codes[:5] == [200] * 5 and codes[5] == 429
         limited = httpx.get(f"{s.api}/jobs")
         assert int(limited.headers["retry-after"]) >= 1
+
+
+def test_cors_is_off_unless_configured(tmp_path: Path) -> None:
+    origin = {"Origin": "https://yard.example", "Access-Control-Request-Method": "GET"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with running_server(tmp_path / "a") as closed:
+        resp = httpx.options(f"{closed.api}/jobs", headers=origin)
+        assert "access-control-allow-origin" not in resp.headers
+    env = {"PROMPTYARD_CORS_ORIGINS": "https://yard.example"}
+    with running_server(tmp_path / "b", env=env) as open_:
+        resp = httpx.options(f"{open_.api}/jobs", headers=origin)
+        assert resp.headers["access-control-allow-origin"] == "https://yard.example"
+        other = httpx.options(f"{open_.api}/jobs", headers={**origin, "Origin": "https://evil.example"})
+        assert other.headers.get("access-control-allow-origin") != "https://evil.example"
