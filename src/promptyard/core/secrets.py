@@ -29,9 +29,19 @@ def is_secret_key(key: object) -> bool:
 
 
 def redact(value: Any) -> Any:
-    """A copy with every secret-keyed value replaced by REDACTED, at any depth."""
+    """`value` with every secret-keyed value replaced by REDACTED, at any depth. Only the
+    containers on the way to a secret are copied; the rest is shared (a config with 100,000
+    inline tests is not duplicated to hide one key)."""
     if isinstance(value, dict):
-        return {k: REDACTED if is_secret_key(k) and v else redact(v) for k, v in value.items()}
+        out: dict[Any, Any] | None = None
+        for k, v in value.items():
+            new = REDACTED if v and is_secret_key(k) else redact(v)
+            if new is not v:
+                if out is None:
+                    out = dict(value)
+                out[k] = new
+        return value if out is None else out
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        items = [redact(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value
