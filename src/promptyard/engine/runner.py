@@ -207,12 +207,11 @@ class EvalRunner:
         summary["planned"] = self.total
         summary["started_at"] = started
         if self.spec.kpis:
+            from promptyard.scorers.kpi_eval import kpi_gate
+
             kpi = summary["kpi"]
             kpi["threshold"] = self.spec.kpi_threshold
-            threshold = self.spec.kpi_threshold
-            kpi["passed"] = threshold is None or (
-                kpi["score"] is not None and kpi["score"] >= threshold
-            )
+            kpi["passed"] = kpi_gate(kpi["score"], self.spec.kpi_threshold)
         if not self._created:  # the store failed before the run was recorded
             return summary
         await asyncio.to_thread(
@@ -494,7 +493,7 @@ class EvalRunner:
                     self.on_trial(d.trial)
 
     def _score_kpis(self, items: list[_Done]) -> None:
-        from promptyard.scorers.kpi import evaluate_kpis, trial_variables
+        from promptyard.scorers.kpi_eval import evaluate_kpis, trial_variables
 
         for d in items:
             t = d.trial

@@ -17,16 +17,12 @@ from promptyard.scorers.kpi import (
     CompiledKpi,
     Kpi,
     KpiResult,
-    build_variables,
     compile_kpis,
-    evaluate_kpis,
-    kpi_gate,
     metric_variable_name,
     parse_kpi_config,
     parse_kpis,
-    summarize_kpis,
-    trial_variables,
 )
+from promptyard.scorers.kpi_eval import build_variables, evaluate_kpis, kpi_gate, trial_variables
 
 FILE = "promptyard.yaml"
 
@@ -528,18 +524,7 @@ def test_trial_variables_reads_a_trial_result() -> None:
     assert variables["total_cost"] is None
 
 
-def test_summary_and_gate() -> None:
-    kpis = compile_kpis([Kpi("a", "score", 1.0), Kpi("b", "1 / score", 1.0)])
-    results = [
-        evaluate_kpis(kpis, build_variables(cost=0.0, score=score)) for score in (1.0, 0.5, 0.0)
-    ]
-    summary = summarize_kpis(results)
-    assert summary.trials == 3
-    assert summary.values == {"a": 0.5, "b": 1.5}
-    assert summary.errors == {"a": 0, "b": 1}
-    assert summary.score == pytest.approx((1.0 + 1.25 + 0.0) / 3)
-    assert summary.to_dict()["errors"] == {"a": 0, "b": 1}
-    assert summarize_kpis([]).score is None
+def test_gate() -> None:
     assert kpi_gate(0.8, 0.8)
     assert not kpi_gate(0.79, 0.8)
     assert not kpi_gate(None, 0.8)
