@@ -71,6 +71,7 @@ def test_datasets_rows_upload_and_derive(server: ServerProcess, tmp_path: Path) 
     created = httpx.post(f"{api}/datasets", json={"name": "questions", "rows": rows})
     assert created.status_code == 201, created.text
     assert created.json()["row_count"] == 5
+    assert created.json()["splits"] == {"train": 3, "test": 2}
     bad = httpx.post(f"{api}/datasets", json={"name": "bad", "rows": [
         {"vars": "nope"}, {"vars": {}}, {"vars": {}, "split": "holdout"}]})  # fmt: skip
     assert bad.status_code == 400

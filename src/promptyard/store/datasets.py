@@ -58,8 +58,12 @@ class DatasetRegistry(StorePart):
                 },
             )
             _insert_version(conn, did, 1, cases, author, message, derived_from, at)
+        splits: dict[str, int] = {}
+        for case in cases:
+            key = case.get("split") or "unsplit"
+            splits[key] = splits.get(key, 0) + 1
         return DatasetRecord(
-            did, project, name, description, tuple(tag_list), at, at, 1, len(cases)
+            did, project, name, description, tuple(tag_list), at, at, 1, len(cases), splits
         )
 
     def add_dataset_version(
@@ -236,6 +240,19 @@ def _records(conn: sa.Connection, rows: Sequence[Any]) -> list[DatasetRecord]:
         newest, sa.and_(v.c.dataset_id == newest.c.dataset_id, v.c.version == newest.c.version)
     )
     latest = {d: (n, c) for d, n, c in conn.execute(q)}
+    # Rows per split of the newest version (rows without one count as "unsplit").
+    c = case_rows
+    per_split = (
+        sa.select(c.c.dataset_id, c.c.split, sa.func.count())
+        .join(
+            newest,
+            sa.and_(c.c.dataset_id == newest.c.dataset_id, c.c.version == newest.c.version),
+        )
+        .group_by(c.c.dataset_id, c.c.split)
+    )
+    splits: dict[str, dict[str, int]] = {}
+    for did, split, n in conn.execute(per_split):
+        splits.setdefault(did, {})[split or "unsplit"] = int(n)
     return [
         DatasetRecord(
             r.id,
@@ -246,6 +263,7 @@ def _records(conn: sa.Connection, rows: Sequence[Any]) -> list[DatasetRecord]:
             r.created_at,
             r.updated_at,
             *latest.get(r.id, (0, 0)),
+            splits.get(r.id, {}),
         )
         for r in rows
     ]

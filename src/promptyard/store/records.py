@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from promptyard.store.part import json_ready
@@ -60,6 +60,7 @@ class DatasetRecord:
     updated_at: str
     latest_version: int
     row_count: int
+    splits: dict[str, int] = field(default_factory=dict)  # rows per split, newest version
 
     def to_dict(self) -> dict[str, Any]:
         return json_ready(self)
