@@ -1,0 +1,1 @@
+"""Unit tests for promptyard.optimize (pure parts)."""
