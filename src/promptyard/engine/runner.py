@@ -32,10 +32,12 @@ from promptyard.core.types import (
     GradingContext,
     TrialResult,
 )
+from promptyard.engine.budget import Budget, BudgetedPolicy, Caller, completion_tokens
 from promptyard.engine.ports import Grader, RunStore
 from promptyard.engine.summary import SummaryBuilder
 from promptyard.errors import ConfigError, PromptyardError, RunCancelled, TemplateError
 from promptyard.providers.base import Provider
+from promptyard.providers.config import normalize_config
 from promptyard.providers.policy import CallPolicy
 from promptyard.scorers.registry import SELECT_BEST
 
@@ -54,7 +56,7 @@ def utc_now() -> str:
 @dataclass(slots=True)
 class RunOutcome:
     run_id: str
-    status: str  # succeeded | cancelled | failed
+    status: str  # succeeded | cancelled | failed (a budget stop is cancelled + stopped_by)
     summary: dict[str, Any]
     started_at: str
     finished_at: str
@@ -104,6 +106,7 @@ class EvalRunner:
         project: str | None = None,
         keep_trials: bool = False,
         resume: bool = False,
+        budget: Budget | None = None,
     ) -> None:
         if len(providers) != len(spec.providers):
             raise ValueError("one Provider per ProviderSpec is required")
@@ -142,10 +145,28 @@ class EvalRunner:
         self._wave = 1
         self._identities = [_cache_identity(p) for p in self.providers]
         self._labels = column_labels([p.name for p in spec.providers])
-        self._policies = [
+        self._policies: list[Caller] = [
             CallPolicy.from_config(p, s.config, spec.options, where=s.where)
             for p, s in zip(self.providers, spec.providers, strict=True)
         ]
+        # A budget wraps the policies (reserve, call, settle), so a run without one pays
+        # nothing for it per call. A refusal sets `_budget_stop`: no more work is fed, calls
+        # in flight finish and are kept. Not `cancel`: that aborts in-flight calls, and the
+        # caller's token (a job's) must not read as a user cancel.
+        self.budget = budget
+        self._budget_stop: asyncio.Event | None = None
+        if budget is not None:
+            stop = self._budget_stop = asyncio.Event()
+            self._policies = [
+                BudgetedPolicy(
+                    policy,
+                    budget,
+                    pricer=getattr(p, "pricer", None),
+                    completion_tokens=completion_tokens(normalize_config(s.config, s.where)),
+                    on_refused=stop.set,
+                )
+                for policy, p, s in zip(self._policies, self.providers, spec.providers, strict=True)
+            ]
 
     async def run(self) -> RunOutcome:
         started = self._started = utc_now()
@@ -167,11 +188,15 @@ class EvalRunner:
             status = "failed"
             await self._finish(status, started, t0)
             raise
-        if self.cancel.is_set():
-            status = "cancelled"
+        if self.cancel.is_set() or self._budget_stopped:
+            status = "cancelled"  # the store has no `budget_exhausted`: see summary.stopped_by
         summary = await self._finish(status, started, t0)
         self._kept.sort(key=_by_index)  # the writer sees trials in finishing order
         return RunOutcome(self.run_id, status, summary, started, utc_now(), self._kept)
+
+    @property
+    def _budget_stopped(self) -> bool:
+        return self._budget_stop is not None and self._budget_stop.is_set()
 
     def _load_finished(self) -> None:
         """A resumed run: skip the stored trials and count them in the summary."""
@@ -206,6 +231,11 @@ class EvalRunner:
         summary["duration_s"] = round(time.perf_counter() - t0, 3)
         summary["planned"] = self.total
         summary["started_at"] = started
+        if self.budget is not None:
+            stopped = self.budget.exhausted_reason if self._budget_stopped else None
+            summary["budget"] = {**self.budget.to_dict(), "stopped": stopped}
+            if stopped is not None:
+                summary["stopped_by"] = f"budget: {stopped}"
         if self.spec.kpis:
             from promptyard.scorers.kpi_eval import kpi_gate
 
@@ -255,18 +285,25 @@ class EvalRunner:
         producer = asyncio.create_task(self._producer(work, concurrency))
         main: asyncio.Future[Any] = asyncio.gather(producer, *workers)
         cancel_wait: asyncio.Future[Any] = asyncio.ensure_future(self.cancel.wait())
+        waits: set[asyncio.Future[Any]] = {main, cancel_wait, writer}
+        budget_wait: asyncio.Future[Any] | None = None
+        if self._budget_stop is not None:
+            budget_wait = asyncio.ensure_future(self._budget_stop.wait())
+            waits.add(budget_wait)
         try:
             # The writer is watched too: if the store fails (or on_trial raises), workers would
             # otherwise wait forever on the full `done` queue.
-            finished, _ = await asyncio.wait(
-                {main, cancel_wait, writer}, return_when=asyncio.FIRST_COMPLETED
-            )
+            finished, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if main in finished:
                 main.result()  # re-raise a bug in the engine itself
             elif writer in finished:
                 writer.result()
+            elif budget_wait in finished and cancel_wait not in finished:
+                await self._wind_down(producer, workers, work, writer, cancel_wait)
         finally:
             cancel_wait.cancel()
+            if budget_wait is not None:
+                budget_wait.cancel()
             for task in (producer, *workers):
                 task.cancel()
             await asyncio.gather(main, return_exceptions=True)
@@ -284,6 +321,36 @@ class EvalRunner:
                 self._held.clear()
                 await done.put(None)
             await writer
+
+    async def _wind_down(
+        self,
+        producer: asyncio.Task[None],
+        workers: list[asyncio.Task[None]],
+        work: asyncio.Queue[_Work | None],
+        writer: asyncio.Task[None],
+        cancel_wait: asyncio.Future[Any],
+    ) -> None:
+        """The budget refused a call: feed no more work, but let the calls already made
+        finish and be kept. A cancel or a dead writer still cuts this short."""
+        producer.cancel()
+        await asyncio.gather(producer, return_exceptions=True)
+        while not work.empty():  # queued, never called: a resume runs them later
+            work.get_nowait()
+        for _ in workers:  # the queue is empty now and holds at least one slot per worker
+            work.put_nowait(None)
+        running: set[asyncio.Future[Any]] = set(workers)
+        while running:
+            finished, _ = await asyncio.wait(
+                {*running, cancel_wait, writer}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if writer in finished:
+                writer.result()
+                return
+            if cancel_wait in finished:
+                return  # the caller's finally cancels what is left
+            for task in finished:
+                task.result()  # re-raise a bug in a worker
+            running -= finished
 
     async def _producer(self, work: asyncio.Queue[_Work | None], workers: int) -> None:
         chunk: list[_Work] = []
