@@ -5,6 +5,7 @@ and server/): the one place outside those that picks the concrete store, provide
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from promptyard.settings import Settings, load_settings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from promptyard.optimize.loop import Notify, Outcome
+    from promptyard.optimize.loop import Settings as OptimizeSettings
     from promptyard.scorers.judge import Judge
     from promptyard.store import Store
 
@@ -467,3 +470,59 @@ class _OpeningStore:
             self._ready.wait()
         if self._store is not None:
             self._store.close()
+
+
+async def optimize_async(
+    config: str | Path | Mapping[str, Any],
+    *,
+    proposer: Any,
+    options: OptimizeSettings | None = None,
+    base_dir: str | Path | None = None,
+    database_url: str | None = None,
+    settings: Settings | None = None,
+    notify: Notify | None = None,
+) -> Outcome:
+    """Improve the config's one prompt with the `instruct` optimizer: `proposer` (a provider id
+    or {id, config}) rewrites it from its train failures, a candidate is kept only when it is
+    better on validation beyond noise, and the seed and the winner are scored on test. Every
+    evaluation is a run in the store."""
+    from promptyard.core.hashing import content_hash
+    from promptyard.core.types import PromptTemplate
+    from promptyard.optimize.instruct import InstructProposer
+    from promptyard.optimize.loop import CaseResult, Evaluation, optimize
+
+    settings = settings or load_settings()
+    spec = load_spec(config, base_dir=base_dir)
+    if len(spec.prompts) != 1 or spec.prompts[0].messages is not None:
+        raise ConfigError("the optimizer improves one text prompt: give exactly one",
+                          field="prompts")  # fmt: skip
+    models = RunJudgeModels(settings, spec.options, spec.base_dir)
+    models.check(proposer, "chat")
+
+    async def evaluate(prompt: str, which: Sequence[int]) -> Evaluation:
+        candidate = PromptTemplate(id=content_hash(prompt, size=16), label="candidate",
+                                   text=prompt)  # fmt: skip
+        sub = dataclasses.replace(spec, prompts=[candidate],
+                                  tests=[spec.tests[i] for i in which])  # fmt: skip
+        result = await evaluate_async(spec=sub, database_url=database_url, settings=settings)
+        by_case: dict[str, list[TrialResult]] = {}
+        for trial in result.trials:
+            by_case.setdefault(trial.case_id, []).append(trial)
+        cases = [
+            CaseResult(
+                cid,
+                tuple(t.score for t in ts),
+                tuple(t.success for t in ts),
+                "; ".join(t.error or (t.grading.reason if t.grading else "")
+                          for t in ts if not t.success),
+            )
+            for cid, ts in by_case.items()
+        ]  # fmt: skip
+        return Evaluation(cases, float(result.summary.get("total_cost") or 0.0))
+
+    try:
+        return await optimize(spec.prompts[0].text, spec.tests,
+                              InstructProposer(models.chat(proposer)), evaluate, options,
+                              **({"notify": notify} if notify else {}))  # fmt: skip
+    finally:
+        await models.aclose()
