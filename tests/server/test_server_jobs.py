@@ -189,9 +189,38 @@ def test_run_job_generates_outputs_without_grading(server: ServerProcess) -> Non
     assert [t["output"] for t in trials] == ["Say w0", "Say w1"]
 
 
-def test_optimize_is_not_available_yet(server: ServerProcess) -> None:
-    resp = httpx.post(f"{server.api}/optimize", json={})
-    assert resp.status_code == 501 and "detail" in resp.json()
+def test_optimize_job_streams_steps_and_proposals(
+    server: ServerProcess, stub_server: StubServer
+) -> None:
+    config = {"prompts": ["Answer: {{q}}"], "providers": ["echo"],
+              "tests": [{"vars": {"q": f"q{i}"},
+                         "assert": [{"type": "icontains", "value": "please"}]}
+                        for i in range(30)]}  # fmt: skip
+    stub_server.script({"body": {
+        "id": "x", "object": "chat.completion", "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": "<prompt>Please answer: {{q}}</prompt>"}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}})
+    body = {"config": config, "proposer": stub_provider(stub_server),
+            "options": {"max_cycles": 1, "patience": 1}}  # fmt: skip
+    resp = httpx.post(f"{server.api}/optimize", json=body)
+    assert resp.status_code == 202, resp.text
+    job_id = resp.json()["job_id"]
+    events = read_stream(f"{server.api}/jobs/{job_id}/events")
+    kinds = [e.event for e in events]
+    assert kinds[0] == "step" and "proposal" in kinds and kinds[-1] == "end"
+    proposal = next(e.json["payload"] for e in events if e.event == "proposal")
+    assert proposal["prompt"] == "Please answer: {{q}}" and proposal["decision"]["accepted"]
+    detail = wait_finished(server, job_id)
+    assert detail["job"]["status"] == "succeeded" and detail["job"]["kind"] == "optimize"
+    summary = detail["summary"]
+    assert summary["best_prompt"] == "Please answer: {{q}}"
+    assert (summary["seed_test"], summary["best_test"]) == (0.0, 1.0)
+    assert "sk-test" not in httpx.get(f"{server.api}/jobs/{job_id}").text
+    bad = httpx.post(f"{server.api}/optimize", json={**body, "options": {"cycles": 3}})
+    assert bad.status_code == 400 and "cycles" in bad.json()["detail"]
+    assert httpx.post(f"{server.api}/optimize",
+                      json={"config": config}).status_code == 400  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,9 @@ class JobRequest(_Request):
     inject_vars: dict[str, Any] | None = None
     options: dict[str, Any] | None = None
     description: str | None = None
+    # optimize jobs: the optimizer (only "instruct" so far) and its proposer model
+    optimizer: str | None = None
+    proposer: str | dict[str, Any] | None = None
 
 
 class JobCreated(_Response):

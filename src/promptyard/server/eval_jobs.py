@@ -134,3 +134,51 @@ def project_dir(root: str, project: str) -> str:
     if full.parent != Path(root).resolve() or not full.is_dir():
         raise ConfigError(f"unknown project {project!r}", field="project")
     return str(full)
+
+
+OPTIMIZERS = ("instruct",)
+OPTIMIZE_OPTIONS = ("max_cycles", "patience", "target_score", "metric", "alpha",
+                    "min_improvement", "max_cost_usd", "seed")  # fmt: skip
+
+
+def optimize_settings(options: dict[str, Any] | None) -> Any:
+    """The loop's Settings from a request's `options` (unknown keys are a 400 naming them)."""
+    from promptyard.optimize.loop import Settings as LoopSettings
+
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(OPTIMIZE_OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown optimize option(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(OPTIMIZE_OPTIONS)}", field="options")  # fmt: skip
+    try:
+        return LoopSettings(**options)
+    except TypeError as exc:
+        raise ConfigError(str(exc), field="options") from None
+
+
+async def run_optimize_job(
+    ctx: JobContext, job: EvalJob, proposer: Any, options: Any
+) -> dict[str, Any]:
+    """The `optimize` job: the loop's steps and proposals become the job's events."""
+    from promptyard.library import optimize_async
+
+    async def notify(kind: str, payload: dict[str, Any]) -> None:
+        step = int(payload.get("step") or 0)
+        await ctx.emit(kind, _finite(payload), step_index=step)
+
+    outcome = await optimize_async(job.config, proposer=proposer, options=options,
+                                   base_dir=job.base_dir, database_url=job.database_url,
+                                   settings=job.settings, notify=notify)  # fmt: skip
+    result: dict[str, Any] = _finite(outcome.to_dict())
+    return result
+
+
+def _finite(value: Any) -> Any:
+    """NaN (a split with no score) as null, so events and summaries stay valid JSON."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

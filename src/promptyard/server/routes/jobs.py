@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
 from promptyard_client.models import CancelResult, Job, JobCreated, JobDetail, JobRequest, Page
 
 from promptyard.core.secrets import redact
@@ -35,10 +34,49 @@ async def start_run(
     return await _start(request, "run", body, caller)
 
 
-@router.post("/optimize", operation_id="start_optimize", status_code=501,
-             dependencies=[Depends(require("write"))])  # fmt: skip
-async def start_optimize() -> JSONResponse:
-    return JSONResponse({"detail": "the optimizer is not available in this version yet"}, 501)
+@router.post("/optimize", operation_id="start_optimize", status_code=202,
+             response_model=JobCreated)  # fmt: skip
+async def start_optimize(
+    body: JobRequest, request: Request, caller: Annotated[Caller, Depends(require("write"))]
+) -> dict[str, str]:
+    """Improve the config's one prompt (docs/optimize.md): `proposer` names the model that
+    writes candidates; `options` the loop's settings. Steps and proposals are its events."""
+    from promptyard.server.eval_jobs import (
+        OPTIMIZERS,
+        EvalJob,
+        check_file_refs,
+        optimize_settings,
+        project_dir,
+        run_optimize_job,
+    )
+
+    state = request.app.state
+    if body.config is None:
+        raise HTTPException(400, "optimize needs a `config` with one prompt")
+    if (body.optimizer or "instruct") not in OPTIMIZERS:
+        raise HTTPException(400, f"unknown optimizer {body.optimizer!r}; available: "
+                                 f"{', '.join(OPTIMIZERS)}")  # fmt: skip
+    if body.proposer is None:
+        raise HTTPException(400, "optimize needs a `proposer` model (a provider id)")
+    options = optimize_settings(body.options)
+    base_dir = None
+    if body.project is not None:
+        base_dir = await asyncio.to_thread(project_dir, state.projects_root, body.project)
+    check_file_refs(body.config, base_dir)
+    await asyncio.to_thread(_validate, body.config, base_dir or state.projects_root,
+                            state.settings)  # fmt: skip
+    job = EvalJob(config=body.config, base_dir=base_dir or state.projects_root,
+                  project=body.project, database_url=state.database_url,
+                  settings=state.settings)  # fmt: skip
+    manifest = redact({"kind": "optimize", "request": body.model_dump(exclude_none=True)})
+    proposer = body.proposer
+
+    async def work(ctx: Any) -> dict[str, Any]:
+        return await run_optimize_job(ctx, job, proposer, options)
+
+    record = await state.jobs.submit("optimize", manifest, work, project=body.project,
+                                     created_by=caller.token_id)  # fmt: skip
+    return {"job_id": record.id}
 
 
 async def _start(request: Request, kind: str, body: JobRequest, caller: Caller) -> dict[str, str]:
