@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.serverctl import ServerProcess, running_server
 from bench.stub_server import StubServer
 from promptyard_client import (
     AsyncClient,
@@ -26,7 +27,6 @@ from promptyard_client import (
     NotFoundError,
     ValidationError,
 )
-from tests.server.serverctl import ServerProcess, running_server
 
 SLOW = {"max_concurrency": 1, "cache": False}
 
