@@ -6,50 +6,15 @@ file, the line when we know it, and a field path such as `tests[3].assert[0].thr
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from promptyard.core.naming import format_path, suggest, type_name
 from promptyard.errors import ConfigError
 
 Path = tuple[str | int, ...]
-
-
-def format_path(path: Path) -> str:
-    """("tests", 3, "assert", 0) -> "tests[3].assert[0]"."""
-    out: list[str] = []
-    for part in path:
-        if isinstance(part, int):
-            out.append(f"[{part}]")
-        elif out:
-            out.append(f".{part}")
-        else:
-            out.append(part)
-    return "".join(out)
-
-
-def type_name(value: Any) -> str:
-    """How a YAML/JSON user calls the type of `value`."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-def suggest(name: str, known: Iterable[str]) -> str:
-    """' (did you mean "x"?)' when a close known name exists, else ''."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f' (did you mean "{close[0]}"?)' if close else ""
+__all__ = ["Path", "Source", "format_path", "suggest", "type_name"]
 
 
 @dataclass(slots=True)

@@ -23,17 +23,17 @@ Choices (documented for users in docs/config.md):
 from __future__ import annotations
 
 import ast
-import difflib
 import io
 import keyword
 import math
 import re
 import tokenize
 import warnings
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from promptyard.core.naming import format_path, suggest, type_name
 from promptyard.errors import ConfigError
 
 KPI_KEYS = ("name", "expression", "weight", "description")
@@ -149,7 +149,7 @@ def parse_kpi_config(
         return kpis, None
     path: tuple[str | int, ...] = ("kpi_threshold",)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-        _fail(f"expected a number, got {_type_name(threshold)} {threshold!r}", where, path, lines)
+        _fail(f"expected a number, got {type_name(threshold)} {threshold!r}", where, path, lines)
     if not math.isfinite(threshold):
         _fail(f"expected a finite number, got {threshold!r}", where, path, lines)
     if not any(k.weight > 0 for k in kpis):
@@ -180,7 +180,7 @@ def parse_kpis(
         return []
     if not isinstance(raw, list):
         _fail(
-            f"expected a list of KPIs (each with `name` and `expression`), got {_type_name(raw)}",
+            f"expected a list of KPIs (each with `name` and `expression`), got {type_name(raw)}",
             where,
             (key,),
             lines,
@@ -191,7 +191,7 @@ def parse_kpis(
         path: tuple[str | int, ...] = (key, index)
         if not isinstance(item, dict):
             _fail(
-                f"a KPI must be a mapping with `name` and `expression`, got {_type_name(item)}",
+                f"a KPI must be a mapping with `name` and `expression`, got {type_name(item)}",
                 where,
                 path,
                 lines,
@@ -199,7 +199,7 @@ def parse_kpis(
         for item_key in item:
             if item_key not in KPI_KEYS:
                 _fail(
-                    f'unknown key "{item_key}" in a KPI{_suggest(str(item_key), KPI_KEYS)}',
+                    f'unknown key "{item_key}" in a KPI{suggest(str(item_key), KPI_KEYS)}',
                     where,
                     (*path, str(item_key)),
                     lines,
@@ -219,7 +219,7 @@ def parse_kpis(
             _fail(f'KPI "{name}" is missing its `expression`', where, epath, lines)
         if not isinstance(expression, str):
             _fail(
-                f"expected an expression as a string (quote it), got {_type_name(expression)}",
+                f"expected an expression as a string (quote it), got {type_name(expression)}",
                 where,
                 epath,
                 lines,
@@ -232,7 +232,7 @@ def parse_kpis(
             description = ""
         elif not isinstance(description, str):
             _fail(
-                f"expected a string, got {_type_name(description)}",
+                f"expected a string, got {type_name(description)}",
                 where,
                 (*path, "description"),
                 lines,
@@ -452,7 +452,7 @@ class _Checker:
         if ident.startswith("__"):
             self.fail(f'"{ident}" is not allowed (names may not start with "__")', node)
         if self.known is not None and ident not in self.known:
-            self.fail(f'unknown variable "{ident}"{_suggest(ident, self.known)}', node)
+            self.fail(f'unknown variable "{ident}"{suggest(ident, self.known)}', node)
         self.names.add(ident)
 
     def call(self, node: ast.Call) -> list[ast.expr]:
@@ -468,7 +468,7 @@ class _Checker:
             if name in BASE_VARIABLES or (self.known and name in self.known):
                 self.fail(f'"{name}" is a variable, not a function', node)
             self.fail(
-                f'unknown function "{name}"{_suggest(name, FUNCTIONS)}; '
+                f'unknown function "{name}"{suggest(name, FUNCTIONS)}; '
                 f"functions: {', '.join(FUNCTIONS)}",
                 node,
             )
@@ -490,7 +490,7 @@ class _Checker:
             self.fail('metric() takes the metric\'s name as text: metric("Tone-Check")', node)
         metric = first.value
         if self.known_metrics is not None and metric not in self.known_metrics:
-            self.fail(f'unknown metric "{metric}"{_suggest(metric, self.known_metrics)}', first)
+            self.fail(f'unknown metric "{metric}"{suggest(metric, self.known_metrics)}', first)
         self.metrics.add(metric)
         return list(node.args[1:])
 
@@ -516,7 +516,7 @@ def _kpi_name(
     if value is None:
         _fail("a KPI needs a `name`", where, path, lines)
     if not isinstance(value, str):
-        _fail(f"expected a string, got {_type_name(value)}", where, path, lines)
+        _fail(f"expected a string, got {type_name(value)}", where, path, lines)
     if len(value) > MAX_NAME_LENGTH or not _NAME_RE.match(value):
         _fail(
             f"bad KPI name {value!r}: start with a letter, then letters, digits, `_`, `-` or `.`"
@@ -532,7 +532,7 @@ def _weight(
     value: Any, where: str, path: tuple[str | int, ...], lines: ConfigLines | None
 ) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        _fail(f"expected a number, got {_type_name(value)} {value!r}", where, path, lines)
+        _fail(f"expected a number, got {type_name(value)} {value!r}", where, path, lines)
     if not math.isfinite(value) or value < 0:
         _fail(f"a weight must be a finite number >= 0, got {value!r}", where, path, lines)
     return float(value)
@@ -548,32 +548,4 @@ def _fail(
             line = lines.get(path[:end])
             if line is not None:
                 break
-    raise ConfigError(message, file=where, line=line, field=_format_path(path))
-
-
-def _format_path(path: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-def _suggest(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f' (did you mean "{close[0]}"?)' if close else ""
+    raise ConfigError(message, file=where, line=line, field=format_path(path))
