@@ -10,6 +10,15 @@ from promptyard.errors import ProviderAuthError
 from promptyard.providers.config import normalize_config, price_override
 from promptyard.providers.pricing import Pricer
 
+# Config keys that cannot change an answer: they stay out of cache keys, so changing them
+# (a new key, a higher concurrency, a price) keeps the cached answers.
+NOT_IDENTITY = frozenset(
+    {
+        "api_key", "api_key_env", "max_concurrency", "requests_per_minute", "max_retries",
+        "timeout", "transport", "cost", "inputCost", "outputCost",
+    }
+)  # fmt: skip
+
 
 class BaseProvider:
     """Holds id/label/config and a Pricer; adapters add `complete`."""
@@ -32,20 +41,7 @@ class BaseProvider:
         )
 
     def cache_identity(self) -> dict[str, Any]:
-        # Keys that cannot change the answer stay out, so changing them keeps the cache.
-        skip = {
-            "api_key",
-            "api_key_env",
-            "max_concurrency",
-            "requests_per_minute",
-            "max_retries",
-            "timeout",
-            "transport",
-            "cost",
-            "inputCost",
-            "outputCost",
-        }
-        params = {k: v for k, v in sorted(self.config.items()) if k not in skip}
+        params = {k: v for k, v in sorted(self.config.items()) if k not in NOT_IDENTITY}
         return {"id": self.id, "model": self.model, "config": params}
 
     async def aclose(self) -> None:

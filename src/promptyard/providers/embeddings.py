@@ -24,7 +24,7 @@ from typing import Any
 from promptyard.core.types import ProviderSpec, TokenUsage
 from promptyard.errors import ConfigError
 from promptyard.providers.base import Embedder, Embeddings
-from promptyard.providers.common import require_api_key
+from promptyard.providers.common import NOT_IDENTITY, require_api_key
 from promptyard.providers.config import normalize_config, price_override
 from promptyard.providers.openai_flavors import FLAVORS, Flavor, key_required
 from promptyard.providers.pricing import Pricer
@@ -34,21 +34,7 @@ _HTTP_KINDS = ("embedding", "embeddings")
 _LOCAL_KINDS = ("embedding", "embeddings", "feature-extraction")
 DEFAULT_TIMEOUT_S = 60.0
 # Config keys that cannot change the vectors: changing them keeps cached scores.
-_NOT_IDENTITY = frozenset(
-    {
-        "api_key",
-        "api_key_env",
-        "api_key_required",
-        "max_concurrency",
-        "requests_per_minute",
-        "max_retries",
-        "timeout",
-        "transport",
-        "cost",
-        "inputCost",
-        "outputCost",
-    }
-)
+_NOT_IDENTITY = NOT_IDENTITY | {"api_key_required"}
 
 
 def create_embedder(
