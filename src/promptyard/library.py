@@ -272,6 +272,19 @@ def load_spec(
 _SCORING_KEYS = ("metrics", "kpis", "additional_kpis", "kpi_threshold")
 
 
+def check_python_allowed(spec: EvalSpec, settings: Settings) -> None:
+    """Python providers run user code in this process: refuse them where it is not allowed."""
+    if settings.allow_python:
+        return
+    for provider in spec.providers:
+        if provider.id.startswith(("python:", "file://")):
+            raise ConfigError(
+                "Python providers run code in this process, which this server does not allow"
+                " (PROMPTYARD_ALLOW_PYTHON)",
+                field=provider.where or None,
+            )
+
+
 def _load_kpis(spec: EvalSpec, req: EvalRequest) -> None:
     """The config's weighted KPIs (scorers/kpi.py), checked before any call."""
     if any(key in spec.raw_config for key in ("kpis", "additional_kpis", "kpi_threshold")):
@@ -337,13 +350,8 @@ async def evaluate_async(
             if id(assertion) not in validated:
                 validated.add(id(assertion))
                 grader.validate(assertion, test.options)
+    check_python_allowed(spec, settings)
     for provider_spec in spec.providers:
-        if not settings.allow_python and provider_spec.id.startswith(("python:", "file://")):
-            raise ConfigError(
-                "Python providers run code in this process, which this server does not allow"
-                " (PROMPTYARD_ALLOW_PYTHON)",
-                field=provider_spec.where or None,
-            )
         check_credentials(provider_spec)
     if not url.startswith("sqlite"):
         store.wait()  # a network database: fail before any call if it is unreachable

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from promptyard_client.models import CancelResult, Job, JobCreated, JobDetail, JobRequest, Page
 
 from promptyard.core.secrets import redact
-from promptyard.errors import ConfigError
 from promptyard.server.auth import Caller, require
 from promptyard.server.routes import MAX_INT
 
@@ -152,17 +151,9 @@ async def resume_job(job_id: str, request: Request) -> dict[str, str]:
 
 def _validate(config: dict[str, Any], base_dir: str, settings: Any) -> None:
     """Load the config now, so that bad input is a 400 naming the field, not a failed job."""
-    from promptyard.library import load_spec
+    from promptyard.library import check_python_allowed, load_spec
 
-    spec = load_spec(config, base_dir=base_dir)
-    if not settings.allow_python:
-        for provider in spec.providers:
-            if provider.id.startswith(("python:", "file://")):
-                raise ConfigError(
-                    "Python providers run code in this process, which this server does not"
-                    " allow (PROMPTYARD_ALLOW_PYTHON)",
-                    field=provider.where or None,
-                )
+    check_python_allowed(load_spec(config, base_dir=base_dir), settings)
 
 
 @router.get("/jobs", operation_id="list_jobs", response_model=Page[Job],
