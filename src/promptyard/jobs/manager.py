@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from promptyard.errors import PromptyardError
+from promptyard.store.codec import json_dumps
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,8 @@ class JobManager:
             if subs is not None and subs.queues:
                 for record in records:
                     event = record.to_dict()
-                    event["_json"] = json.dumps(event)  # serialized once for every subscriber
+                    # Serialized once for every subscriber, as the store wrote it (NaN is null).
+                    event["_json"] = json_dumps(event)
                     for queue in list(subs.queues):
                         queue.put_nowait(event)
         if any(type_ == "end" for type_, _, _ in items):

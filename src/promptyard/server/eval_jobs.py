@@ -163,22 +163,10 @@ async def run_optimize_job(
     from promptyard.library import optimize_async
 
     async def notify(kind: str, payload: dict[str, Any]) -> None:
-        step = int(payload.get("step") or 0)
-        await ctx.emit(kind, _finite(payload), step_index=step)
+        await ctx.emit(kind, payload, step_index=int(payload.get("step") or 0))
 
     outcome = await optimize_async(job.config, proposer=proposer, options=options,
                                    base_dir=job.base_dir, database_url=job.database_url,
                                    settings=job.settings, notify=notify)  # fmt: skip
-    result: dict[str, Any] = _finite(outcome.to_dict())
-    return result
-
-
-def _finite(value: Any) -> Any:
-    """NaN (a split with no score) as null, so events and summaries stay valid JSON."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+    # Scores of an empty split are NaN: the store and the event stream write them as null.
+    return outcome.to_dict()
