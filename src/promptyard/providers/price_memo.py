@@ -122,6 +122,8 @@ _memo_lock = threading.Lock()
 def memo() -> PriceMemo:
     """The process's memo, backed by the user's cache directory (in memory if unwritable)."""
     global _memo
+    if _memo is not None:  # per priced call: no lock once it exists
+        return _memo
     with _memo_lock:
         if _memo is None:
             fingerprint = _fingerprint()
