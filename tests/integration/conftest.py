@@ -1,11 +1,14 @@
-"""Fixtures for the store suites that run once per backend: a module-scoped database on SQLite
-and on PostgreSQL (skipped with the reason where PostgreSQL is not reachable), and its store."""
+"""Fixtures: the engine harness `h`; and for the store suites, which run once per backend, a
+module-scoped database on SQLite and on PostgreSQL (skipped with the reason where PostgreSQL
+is not reachable) and its store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
+from tests.integration.enginetools import Harness
 from tests.pgtools import pg_schema_url
 
 from promptyard.store import Store
@@ -30,3 +33,12 @@ def opened(db_url: str) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+async def h(tmp_path: Path, store: Store) -> AsyncIterator[Harness]:
+    """The engine harness on the test module's `store`; closes the providers it made."""
+    harness = Harness(tmp_path, store)
+    yield harness
+    for p in harness.made:
+        await p.aclose()

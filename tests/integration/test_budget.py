@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bench.stub_server import StubServer
+from tests.integration.enginetools import Harness
 
-from promptyard.core.types import EvalSpec, TokenUsage
+from promptyard.core.types import TokenUsage
 from promptyard.engine.budget import (
     DEFAULT_COMPLETION_TOKENS,
     Budget,
@@ -21,11 +22,7 @@ from promptyard.engine.budget import (
     estimate_call_cost,
     prompt_tokens,
 )
-from promptyard.engine.runner import EvalRunner, RunOutcome
-from promptyard.library import load_spec
-from promptyard.providers import create_provider
-from promptyard.providers.base import Provider
-from promptyard.scorers import Grader
+from promptyard.engine.runner import RunOutcome
 from promptyard.store import Store
 
 # -- Budget on its own --------------------------------------------------------------------
@@ -146,48 +143,6 @@ def test_budget_is_thread_safe() -> None:
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store.open(f"sqlite:///{tmp_path / 'runs.db'}") as s:
         yield s
-
-
-class Harness:
-    """Builds specs and their providers (as in test_engine.py); closes the providers."""
-
-    def __init__(self, tmp_path: Path, store: Store) -> None:
-        self.tmp_path = tmp_path
-        self.store = store
-        self.made: list[Provider] = []
-
-    def spec(self, config: dict[str, Any]) -> EvalSpec:
-        return load_spec(config, base_dir=self.tmp_path)
-
-    def providers(self, spec: EvalSpec) -> list[Any]:
-        made = [create_provider(p, base_dir=spec.base_dir) for p in spec.providers]
-        self.made.extend(made)
-        return made
-
-    async def run(
-        self, spec: EvalSpec, providers: list[Any] | None = None, **kw: Any
-    ) -> RunOutcome:
-        grader = Grader(base_dir=spec.base_dir)
-        try:
-            runner = EvalRunner(
-                spec,
-                providers=providers if providers is not None else self.providers(spec),
-                grader=grader,
-                store=self.store,
-                keep_trials=True,
-                **kw,
-            )
-            return await runner.run()
-        finally:
-            grader.close()
-
-
-@pytest.fixture
-async def h(tmp_path: Path, store: Store) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, store)
-    yield harness
-    for p in harness.made:
-        await p.aclose()
 
 
 def stub_config(stub: StubServer, cases: int, concurrency: int, **config: Any) -> dict[str, Any]:

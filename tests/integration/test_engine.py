@@ -6,21 +6,17 @@ from __future__ import annotations
 import asyncio
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bench.stub_server import StubServer
+from tests.integration.enginetools import Harness
 
 from promptyard.core.plan import plan_trials
-from promptyard.core.types import EvalSpec, TrialResult
-from promptyard.engine.runner import EvalRunner, RunOutcome
+from promptyard.core.types import TrialResult
 from promptyard.errors import ProviderServerError, TemplateError
-from promptyard.library import load_spec
-from promptyard.providers import create_provider
-from promptyard.providers.base import Provider
-from promptyard.scorers import Grader
 from promptyard.store import Store
 
 
@@ -33,48 +29,6 @@ def db_url(tmp_path: Path) -> str:
 def store(db_url: str) -> Iterator[Store]:
     with Store.open(db_url) as s:
         yield s
-
-
-class Harness:
-    """Builds specs and their providers; closes the providers at the end of the test."""
-
-    def __init__(self, tmp_path: Path, store: Store) -> None:
-        self.tmp_path = tmp_path
-        self.store = store
-        self.made: list[Provider] = []
-
-    def spec(self, config: dict[str, Any]) -> EvalSpec:
-        return load_spec(config, base_dir=self.tmp_path)
-
-    def providers(self, spec: EvalSpec) -> list[Any]:
-        made = [create_provider(p, base_dir=spec.base_dir) for p in spec.providers]
-        self.made.extend(made)
-        return made
-
-    async def run(
-        self, spec: EvalSpec, providers: list[Any] | None = None, **kw: Any
-    ) -> RunOutcome:
-        grader = Grader(base_dir=spec.base_dir)
-        try:
-            runner = EvalRunner(
-                spec,
-                providers=providers if providers is not None else self.providers(spec),
-                grader=grader,
-                store=kw.pop("store", self.store),
-                keep_trials=kw.pop("keep_trials", True),
-                **kw,
-            )
-            return await runner.run()
-        finally:
-            grader.close()
-
-
-@pytest.fixture
-async def h(tmp_path: Path, store: Store) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, store)
-    yield harness
-    for p in harness.made:
-        await p.aclose()
 
 
 def stored(store: Store, run_id: str) -> list[TrialResult]:
