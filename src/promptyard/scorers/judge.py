@@ -15,6 +15,7 @@ second one fails too, the verdict is an error carrying the raw reply, never a si
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -285,24 +286,21 @@ class Judge:
     ) -> tuple[T, Completion]:
         """Ask, read the reply; on a broken contract ask once more with a note; cache only
         replies that read."""
-        completion, key = await self._complete(call, messages)
-        text = coerce_string(completion.output)
-        call.replies.append(text)
-        try:
-            value = read(text)
-        except JudgeParseError as first:
-            retry = [
-                *messages,
-                {"role": "assistant", "content": text},
-                {"role": "user", "content": _RETRY_NOTE.format(why=first)},
-            ]
-            completion, key = await self._complete(call, retry)
+        for attempt in (1, 2):
+            completion, key = await self._complete(call, messages)
             text = coerce_string(completion.output)
             call.replies.append(text)
             try:
                 value = read(text)
-            except JudgeParseError as second:
-                raise JudgeUnreadable(str(second), text) from None
+                break
+            except JudgeParseError as why:
+                if attempt == 2:
+                    raise JudgeUnreadable(str(why), text) from None
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": text},
+                    {"role": "user", "content": _RETRY_NOTE.format(why=why)},
+                ]
         if key is not None and not completion.cached and self._cache is not None:
             await self._cache.put(key, completion.to_dict())
         return value, completion
@@ -510,8 +508,6 @@ def _maybe_json(value: Any) -> Any:
     if isinstance(value, str):
         stripped = value.strip()
         if stripped[:1] in ("{", "["):
-            import json
-
             try:
                 return json.loads(stripped)
             except ValueError:
