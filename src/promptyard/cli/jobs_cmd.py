@@ -19,13 +19,11 @@ def export_job_command(
     """Write manifest.json, events.jsonl (append-only: a second export adds only the events
     that came since) and summary.json (once the job has finished)."""
     from promptyard.cli import render
+    from promptyard.cli.token_cmd import open_server_store
     from promptyard.errors import PromptyardError
-    from promptyard.server.app import default_database_url
-    from promptyard.settings import load_settings
-    from promptyard.store import Store
 
     try:
-        with Store.open(db or load_settings().database_url or default_database_url()) as store:
+        with open_server_store(db) as store:
             job = store.jobs.get_job(job_id)
             events_path = directory / "events.jsonl"
             last = _last_seq(events_path)

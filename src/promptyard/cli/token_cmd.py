@@ -15,12 +15,13 @@ EXIT_ERROR = 1
 DbOption = Annotated[str | None, typer.Option("--db", help="The server's database URL.")]
 
 
-def _store(db: str | None) -> Store:
-    from promptyard.server.app import default_database_url
+def open_server_store(db: str | None) -> Store:
+    """The server's store, found as `promptyard serve` finds it."""
+    from promptyard.server.app import server_database_url
     from promptyard.settings import load_settings
     from promptyard.store import Store
 
-    return Store.open(db or load_settings().database_url or default_database_url())
+    return Store.open(server_database_url(db, load_settings()))
 
 
 @token_app.command("create")
@@ -38,7 +39,7 @@ def create(
         render.print_error("--scope must be read, write or admin")
         raise typer.Exit(EXIT_ERROR)
     try:
-        with _store(db) as store:
+        with open_server_store(db) as store:
             record, secret = store.tokens.create(
                 name, scopes=[scope], kind="service" if service else "personal"
             )
@@ -52,7 +53,7 @@ def create(
 @token_app.command("list")
 def list_tokens(db: DbOption = None) -> None:
     """Tokens with their scopes and prefixes (never their secrets)."""
-    with _store(db) as store:
+    with open_server_store(db) as store:
         for t in store.tokens.list():
             state = "revoked" if t.revoked_at else "active"
             typer.echo(f"{t.id}  {t.prefix}…  {t.name}  {','.join(t.scopes)}  {state}")
@@ -61,6 +62,6 @@ def list_tokens(db: DbOption = None) -> None:
 @token_app.command("revoke")
 def revoke(token_id: str, db: DbOption = None) -> None:
     """Revoke a token: it stops working at once."""
-    with _store(db) as store:
+    with open_server_store(db) as store:
         store.tokens.revoke(token_id)
     typer.echo(f"Revoked {token_id}")

@@ -28,6 +28,11 @@ def default_database_url() -> str:
     return f"sqlite:///{Path(base, 'promptyard', 'promptyard.db')}"
 
 
+def server_database_url(explicit: str | None, settings: Settings) -> str:
+    """--db, else PROMPTYARD_DATABASE_URL, else the user's data folder."""
+    return explicit or settings.database_url or default_database_url()
+
+
 def default_projects_root() -> str:
     """The bundled examples/ of a source checkout, else the current folder."""
     bundled = Path(__file__).resolve().parents[3] / "examples"
@@ -102,7 +107,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     from promptyard.server.routes import admin, datasets, jobs, meta, prompts, runs
     from promptyard.store import Store
 
-    url = database_url or settings.database_url or default_database_url()
+    url = server_database_url(database_url, settings)
     projects_root = settings.projects_root or default_projects_root()
 
     @asynccontextmanager
