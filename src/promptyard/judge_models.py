@@ -17,6 +17,7 @@ from promptyard.errors import ConfigError
 from promptyard.settings import Settings
 
 if TYPE_CHECKING:
+    from promptyard.engine.budget import Budget
     from promptyard.providers.base import Embedder, Provider
     from promptyard.providers.policy import CallPolicy
 
@@ -45,13 +46,17 @@ def provider_spec(ref: Any, default: str, where: str = "options.provider") -> Pr
 class _PolicyModel:
     """A judge model: the provider behind the task's retry, timeout and concurrency policy."""
 
-    def __init__(self, provider: Provider, policy: CallPolicy) -> None:
+    def __init__(self, provider: Provider, policy: CallPolicy, budget: Budget | None) -> None:
         self.id = provider.id
         self._provider = provider
         self._policy = policy
+        self._budget = budget
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        return await self._policy.complete(request)
+        completion = await self._policy.complete(request)
+        if self._budget is not None:
+            self._budget.charge(completion.cost)
+        return completion
 
     def cache_identity(self) -> dict[str, Any]:
         return self._provider.cache_identity()
@@ -60,7 +65,15 @@ class _PolicyModel:
 class RunJudgeModels:
     """JudgeModels for one run: default models from settings, providers built on first use."""
 
-    def __init__(self, settings: Settings, options: EvalOptions, base_dir: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: EvalOptions,
+        base_dir: str,
+        *,
+        budget: Budget | None = None,
+    ) -> None:
+        self._budget = budget  # judge calls are counted in the run's budget
         self._settings = settings
         self._options = options
         self._base_dir = base_dir
@@ -93,7 +106,7 @@ class RunJudgeModels:
 
             provider = create_provider(spec, base_dir=self._base_dir)
             policy = CallPolicy.from_config(provider, spec.config, self._options, where=spec.where)
-            model = self._chat[key] = _PolicyModel(provider, policy)
+            model = self._chat[key] = _PolicyModel(provider, policy, self._budget)
         return model
 
     def embedder(self, ref: Any) -> Embedder:
@@ -127,3 +140,26 @@ class StoreJudgeCache:
 
     async def put(self, key: str, value: dict[str, Any]) -> None:
         await asyncio.to_thread(self._store.cache_put_many, {key: value})
+
+
+class CachedChat:
+    """A chat model whose replies are kept in the response cache (the optimizer's proposer):
+    a re-run or a resumed job gets the same proposals without paying for them again. A
+    cached reply costs 0."""
+
+    def __init__(self, model: _PolicyModel, cache: StoreJudgeCache) -> None:
+        self.id = model.id
+        self._model = model
+        self._cache = cache
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        from promptyard.core.hashing import content_hash
+
+        key = content_hash({"chat": self._model.cache_identity(), "m": request.messages,
+                            "sample": request.sample}, size=20)  # fmt: skip
+        hit = await self._cache.get(key)
+        if hit is not None:
+            return Completion(output=hit["output"], cost=0.0, cached=True)
+        completion = await self._model.complete(request)
+        await self._cache.put(key, {"output": completion.output})
+        return completion

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptyard.core.plan import select_tests
 from promptyard.core.types import EvalSpec, TrialResult
+from promptyard.engine.budget import Budget
 from promptyard.engine.runner import EvalRunner, TrialSink
 from promptyard.errors import ConfigError
 from promptyard.judge_models import RunJudgeModels, StoreJudgeCache
@@ -22,6 +23,7 @@ from promptyard.settings import Settings, load_settings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from promptyard.optimize.base import Evaluation
     from promptyard.optimize.loop import Notify, Outcome
     from promptyard.optimize.loop import Settings as OptimizeSettings
     from promptyard.scorers.judge import Judge
@@ -312,8 +314,10 @@ async def evaluate_async(
     run_id: str | None = None,
     project: str | None = None,
     resume: bool = False,
+    budget: Budget | None = None,
 ) -> EvalResult:
-    """Evaluate a config and keep the run in the store. See `evaluate` for the arguments."""
+    """Evaluate a config and keep the run in the store. See `evaluate` for the arguments;
+    `budget` caps spend (checked before every task call; judge calls are counted in it)."""
     from promptyard.providers import check_credentials, create_provider
     from promptyard.scorers import Grader
     from promptyard.store import default_database_url
@@ -327,7 +331,7 @@ async def evaluate_async(
         spec.options.cache = False  # PROMPTYARD_CACHE=false, unless the caller says otherwise
     url = database_url or settings.database_url or default_database_url(spec.base_dir)
     store = _OpeningStore(url)
-    judge_models = RunJudgeModels(settings, spec.options, spec.base_dir)
+    judge_models = RunJudgeModels(settings, spec.options, spec.base_dir, budget=budget)
 
     def make_judge() -> Judge:
         from promptyard.scorers.judge import Judge
@@ -371,6 +375,7 @@ async def evaluate_async(
             run_id=run_id,
             project=project,
             resume=resume,
+            budget=budget,
         )
         store.start()  # SQLite opens while the first calls are in flight
         outcome = await runner.run()
@@ -483,54 +488,110 @@ class _OpeningStore:
 async def optimize_async(
     config: str | Path | Mapping[str, Any],
     *,
-    proposer: Any,
+    optimizer: str = "instruct",
+    hyperparameters: Mapping[str, Any] | None = None,
+    proposer: Any = None,
     options: OptimizeSettings | None = None,
     base_dir: str | Path | None = None,
     database_url: str | None = None,
     settings: Settings | None = None,
     notify: Notify | None = None,
+    cancel: asyncio.Event | None = None,
+    optimization_id: str | None = None,
 ) -> Outcome:
-    """Improve the config's one prompt with the `instruct` optimizer: `proposer` (a provider id
-    or {id, config}) rewrites it from its train failures, a candidate is kept only when it is
-    better on validation beyond noise, and the seed and the winner are scored on test. Every
-    evaluation is a run in the store."""
+    """Improve the config's one prompt with `optimizer` (see `optimizers()`): `proposer` (a
+    provider id or {id, config}) is the model that writes candidates; a candidate is kept
+    only when it is better on validation beyond noise; the seed and the winner are scored on
+    test. Every evaluation is a run in the store, every iteration a row under
+    `optimization_id` (a fresh id unless given), and every call is cached, so a re-run with
+    the same seed repeats no paid call. `options` holds the loop's settings and budgets."""
+    import uuid
+
     from promptyard.core.hashing import content_hash
     from promptyard.core.types import PromptTemplate
-    from promptyard.optimize.instruct import InstructProposer
-    from promptyard.optimize.loop import CaseResult, Evaluation, optimize
+    from promptyard.engine.budget import completion_tokens, estimate_call_cost, prompt_tokens
+    from promptyard.judge_models import CachedChat
+    from promptyard.optimize.base import BudgetExhausted
+    from promptyard.optimize.loop import iteration_dict, optimize
+    from promptyard.optimize.registry import get_optimizer
+    from promptyard.providers import create_provider
+    from promptyard.store import Store, default_database_url
 
     settings = settings or load_settings()
     spec = load_spec(config, base_dir=base_dir)
     if len(spec.prompts) != 1 or spec.prompts[0].messages is not None:
         raise ConfigError("the optimizer improves one text prompt: give exactly one",
                           field="prompts")  # fmt: skip
+    info = get_optimizer(optimizer)
+    search = info.build(hyperparameters)
+    if info.needs_proposer and proposer in (None, ""):
+        raise ConfigError(f"the {optimizer} optimizer needs a proposer model (a provider id)",
+                          field="proposer_model")  # fmt: skip
     models = RunJudgeModels(settings, spec.options, spec.base_dir)
-    models.check(proposer, "chat")
+    if proposer not in (None, ""):
+        models.check(proposer, "chat")
+    url = database_url or settings.database_url or default_database_url(spec.base_dir)
+    opt_id = optimization_id or str(uuid.uuid4())
+    store = await asyncio.to_thread(Store.open, url)
+    task = create_provider(spec.providers[0], base_dir=spec.base_dir)
+    out_tokens = completion_tokens(spec.providers[0].config)
 
-    async def evaluate(prompt: str, which: Sequence[int]) -> Evaluation:
+    def estimate(prompt: str, calls: int) -> float:
+        per_call = estimate_call_cost(task, prompt_tokens(prompt), out_tokens)
+        return per_call * calls * len(spec.providers)
+
+    async def evaluate(
+        prompt: str, which: Sequence[int], *, repeat: int = 1, budget: Budget | None = None
+    ) -> Evaluation:
         candidate = PromptTemplate(id=content_hash(prompt, size=16), label="candidate",
                                    text=prompt)  # fmt: skip
-        sub = dataclasses.replace(spec, prompts=[candidate],
+        options = dataclasses.replace(spec.options, repeat=repeat)
+        sub = dataclasses.replace(spec, prompts=[candidate], options=options,
                                   tests=[spec.tests[i] for i in which])  # fmt: skip
-        result = await evaluate_async(spec=sub, database_url=database_url, settings=settings)
-        by_case: dict[str, list[TrialResult]] = {}
-        for trial in result.trials:
-            by_case.setdefault(trial.case_id, []).append(trial)
-        cases = [
-            CaseResult(
-                cid,
-                tuple(t.score for t in ts),
-                tuple(t.success for t in ts),
-                "; ".join(t.error or (t.grading.reason if t.grading else "")
-                          for t in ts if not t.success),
-            )
-            for cid, ts in by_case.items()
-        ]  # fmt: skip
-        return Evaluation(cases, float(result.summary.get("total_cost") or 0.0))
+        result = await evaluate_async(spec=sub, database_url=url, settings=settings,
+                                      budget=budget, cancel=cancel)  # fmt: skip
+        stopped = str(result.summary.get("stopped_by") or "")
+        if stopped.startswith("budget"):
+            raise BudgetExhausted(stopped)
+        return _evaluation(result)
 
+    async def on_iteration(it: Any) -> None:
+        await asyncio.to_thread(store.iterations.put, opt_id, iteration_dict(it))
+
+    chat = None
+    if proposer not in (None, ""):
+        chat = CachedChat(models.chat(proposer), StoreJudgeCache(store))
     try:
-        return await optimize(spec.prompts[0].text, spec.tests,
-                              InstructProposer(models.chat(proposer)), evaluate, options,
-                              **({"notify": notify} if notify else {}))  # fmt: skip
+        outcome = await optimize(
+            spec.prompts[0].text, spec.tests, search, evaluate, options, chat=chat,
+            estimate=estimate, on_iteration=on_iteration, cancel=cancel,
+            **({"notify": notify} if notify else {}),
+        )  # fmt: skip
     finally:
         await models.aclose()
+        await task.aclose()
+        await asyncio.to_thread(store.close)
+    outcome.optimization_id = opt_id
+    return outcome
+
+
+def _evaluation(result: EvalResult) -> Evaluation:
+    """An engine result as the optimizer sees it: per case, its samples' scores and verdicts,
+    why it failed, and its first output."""
+    from promptyard.optimize.base import CaseResult, Evaluation
+
+    by_case: dict[str, list[TrialResult]] = {}
+    for trial in result.trials:
+        by_case.setdefault(trial.case_id, []).append(trial)
+    cases = [
+        CaseResult(
+            cid,
+            tuple(t.score for t in ts),
+            tuple(t.success for t in ts),
+            "; ".join(t.error or (t.grading.reason if t.grading else "")
+                      for t in ts if not t.success),
+            "" if ts[0].output is None else str(ts[0].output),
+        )
+        for cid, ts in by_case.items()
+    ]  # fmt: skip
+    return Evaluation(cases, float(result.summary.get("total_cost") or 0.0), result.run_id)

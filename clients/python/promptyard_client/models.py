@@ -59,9 +59,6 @@ class JobRequest(_Request):
     inject_vars: dict[str, Any] | None = None
     options: dict[str, Any] | None = None
     description: str | None = None
-    # optimize jobs: the optimizer (only "instruct" so far) and its proposer model
-    optimizer: str | None = None
-    proposer: str | dict[str, Any] | None = None
 
 
 class JobCreated(_Response):
@@ -106,6 +103,96 @@ class JobDetail(_Response):
 class CancelResult(_Response):
     job_id: str
     status: JobStatus
+
+
+# -- optimizations ---------------------------------------------------------------------------
+
+
+class Budgets(_Request):
+    """Caps on one optimization: task, judge and proposer spend together."""
+
+    max_cost_usd: float | None = Field(default=None, ge=0)
+    max_calls: int | None = Field(default=None, ge=0)
+    max_seconds: float | None = Field(default=None, gt=0)
+
+
+class OptimizeRequest(_Request):
+    """Start an optimization: a `config` with one prompt, or registry references (`prompt`
+    as name, name@3 or name:label; `dataset`; `model`, the target provider id or profile).
+    `options` are the loop's settings (docs/optimize.md); `hyperparameters` the optimizer's,
+    as GET /api/optimizers lists them."""
+
+    config: dict[str, Any] | None = None
+    project: str | None = None
+    prompt: str | None = None
+    dataset: str | None = None
+    model: str | dict[str, Any] | None = None
+    proposer_model: str | dict[str, Any] | None = None
+    optimizer: str = "instruct"
+    hyperparameters: dict[str, Any] | None = None
+    budgets: Budgets | None = None
+    options: dict[str, Any] | None = None
+    description: str | None = None
+    proposer: str | dict[str, Any] | None = None  # an older name for proposer_model
+
+
+class OptimizerParam(_Response):
+    name: str
+    type: str
+    default: Any = None
+    description: str = ""
+    range: list[float | None] | None = None
+    choices: list[str] | None = None
+
+
+class OptimizerInfo(_Response):
+    name: str
+    description: str
+    needs_proposer: bool
+    params: list[OptimizerParam]
+
+
+class Iteration(_Response):
+    """One candidate of an optimization: its prompt, scores, cost, parent and decision."""
+
+    optimization_id: str
+    step: int
+    parent: int | None = None
+    prompt: str
+    train_score: float | None = None
+    val_score: float | None = None
+    test_score: float | None = None
+    accepted: bool
+    cost_usd: float = 0.0
+    decision: dict[str, Any] | None = None
+
+
+class Optimization(_Response):
+    """An optimization job: its status, its result once finished (best prompt, test scores
+    with intervals, spend, why it stopped) and its best iteration so far."""
+
+    job: Job
+    optimizer: str | None = None
+    result: dict[str, Any] | None = None
+    best: Iteration | None = None
+    iterations: int = 0
+
+
+class SaveIteration(_Request):
+    """Save an iteration's prompt as a new version of `name` (default: the prompt the job
+    started from) and optionally point `label` at it."""
+
+    name: str | None = None
+    label: str | None = None
+    step: int | None = None  # default: the best iteration
+    message: str | None = None
+
+
+class SavedVersion(_Response):
+    name: str
+    version: int
+    label: str | None = None
+    step: int
 
 
 # -- runs ------------------------------------------------------------------------------------

@@ -131,6 +131,12 @@ class Budget:
             # Reset at zero open calls, so float drift never leaves a phantom reservation.
             self._reserved = 0.0 if self._open == 0 else self._reserved - reservation.estimate_usd
 
+    def charge(self, actual_usd: float | None) -> None:
+        """Count a call that was not reserved ahead (a judge's, made because the task call it
+        grades was allowed): it never refuses, but later reservations see it."""
+        with self._lock:
+            self._spent += actual_usd or 0.0
+
     def to_dict(self) -> dict[str, Any]:
         """The run summary's `budget` entry (`stopped` is filled in by the engine)."""
         with self._lock:

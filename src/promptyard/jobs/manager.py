@@ -48,6 +48,8 @@ class JobStorePort(Protocol):
 
     def mark_interrupted(self) -> list[str]: ...
 
+    def events(self, job_id: str) -> list[Any]: ...
+
 
 @dataclass(slots=True)
 class JobContext:
@@ -61,6 +63,10 @@ class JobContext:
 
     async def emit(self, type: str, payload: dict[str, Any], *, step_index: int = 0) -> None:
         await self._manager.emit(self.job_id, type, payload, step_index=step_index)
+
+    async def stored_events(self) -> list[Any]:
+        """The events already in the log (a resumed job need not say them again)."""
+        return await asyncio.to_thread(self._manager.store.events, self.job_id)
 
     async def set_run(self, run_id: str) -> None:
         self.run_id = run_id

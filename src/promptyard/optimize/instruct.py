@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from promptyard.core.templates import template_variables
-from promptyard.core.types import Completion, CompletionRequest
+from promptyard.core.types import CompletionRequest
 from promptyard.errors import TemplateError
-from promptyard.optimize.loop import Evaluation, Iteration
+from promptyard.optimize.base import OptimizerInfo, Param, ProposeContext
 
 MAX_FAILURES = 8  # failure reasons shown to the proposer
 _PROMPT = re.compile(r"<prompt>(.*?)</prompt>", re.DOTALL | re.IGNORECASE)
@@ -22,42 +22,60 @@ _SYSTEM = (
     " </prompt>."
 )
 
-
-class ChatModel(Protocol):
-    id: str
-
-    async def complete(self, request: CompletionRequest) -> Completion: ...
+PARAMS = (Param("candidates", "int", 1, "rewrites asked for per cycle", minimum=1, maximum=8),)
 
 
-class InstructProposer:
+def info() -> OptimizerInfo:
+    return OptimizerInfo(
+        name="instruct",
+        description="A proposer model rewrites the instruction from the current prompt, its "
+        "train score and its failures with their reasons (OPRO/APE-style).",
+        params=PARAMS,
+        factory=InstructOptimizer,
+    )
+
+
+class InstructOptimizer:
     name = "instruct"
 
-    def __init__(self, model: ChatModel) -> None:
-        self._model = model
-        self.spent_usd = 0.0
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        values = {p.name: p.default for p in PARAMS} | dict(params or {})
+        self.candidates = int(values["candidates"])
 
-    async def propose(
-        self, incumbent: str, train: Evaluation, history: Sequence[Iteration]
-    ) -> list[str]:
-        failures = [c.reason for c in train.cases if c.reason][:MAX_FAILURES]
-        rejected = [i.prompt for i in history if not i.accepted][-3:]
-        lines = [f"<current>\n{incumbent}\n</current>",
-                 f"Training score: {train.mean_score:.3f}"]  # fmt: skip
-        if failures:
-            lines.append("Failures:\n" + "\n".join(f"- {f}" for f in failures))
-        if rejected:
-            lines.append("Rejected earlier attempts (do not repeat them):\n"
-                         + "\n---\n".join(rejected))  # fmt: skip
-        messages = [{"role": "system", "content": _SYSTEM},
-                    {"role": "user", "content": "\n\n".join(lines)}]  # fmt: skip
-        completion = await self._model.complete(
-            CompletionRequest(prompt=messages[-1]["content"], messages=messages)
-        )
-        self.spent_usd += completion.cost or 0.0
-        candidate = extract_prompt(completion.output)
-        if candidate is None or not keeps_variables(incumbent, candidate):
-            return []
-        return [candidate]
+    async def propose(self, ctx: ProposeContext) -> list[str]:
+        out: list[str] = []
+        for attempt in range(self.candidates):
+            candidate = await rewrite(ctx, attempt)
+            if candidate is not None and candidate not in out:
+                out.append(candidate)
+        return out
+
+
+async def rewrite(ctx: ProposeContext, attempt: int = 0) -> str | None:
+    """One rewrite of the incumbent by the proposer model, or None when its reply is unusable
+    (no text, or it drops a template variable). `attempt` makes repeated asks distinct
+    requests (the sample index: distinct cache entries)."""
+    model = ctx.require_chat("instruct")
+    failures = [c.reason for c in ctx.train.cases if c.reason][:MAX_FAILURES]
+    rejected = [i.prompt for i in ctx.history if not i.accepted][-3:]
+    lines = [f"<current>\n{ctx.incumbent}\n</current>",
+             f"Training score: {ctx.train.mean_score:.3f}"]  # fmt: skip
+    if failures:
+        lines.append("Failures:\n" + "\n".join(f"- {f}" for f in failures))
+    if rejected:
+        lines.append("Rejected earlier attempts (do not repeat them):\n"
+                     + "\n---\n".join(rejected))  # fmt: skip
+    if attempt:
+        lines.append(f"(Variant {attempt + 1}: try a different approach.)")
+    messages = [{"role": "system", "content": _SYSTEM},
+                {"role": "user", "content": "\n\n".join(lines)}]  # fmt: skip
+    completion = await model.complete(
+        CompletionRequest(prompt=messages[-1]["content"], messages=messages, sample=attempt)
+    )
+    candidate = extract_prompt(completion.output)
+    if candidate is None or not keeps_variables(ctx.incumbent, candidate):
+        return None
+    return candidate
 
 
 def extract_prompt(output: Any) -> str | None:

@@ -1,93 +1,92 @@
 """The optimization loop: propose from train, accept on validation, report on test.
 
-An optimizer (a `Proposer`) only proposes candidate prompt texts from what it has seen; how a
-prompt is evaluated on a set of cases (engine, cache, budget, store) is the caller's
-`Evaluate` function. The loop keeps the data discipline: proposals see train results only, a
-candidate replaces the incumbent only when `acceptance.decide` says the gain on validation is
-beyond noise, and the seed and the winner are scored once on the untouched test split.
+An optimizer only proposes candidate prompt texts from what it has seen (`ProposeContext`);
+how a prompt is evaluated on a set of cases (engine, cache, store) is the caller's `Evaluate`.
+The loop keeps the data discipline and the budget:
+- proposals see train results only;
+- a candidate replaces the incumbent only when `acceptance.decide` says its gain on validation
+  is beyond noise (cases whose verdict flips across `stability_samples` are left out);
+- every call (task, judge, proposer) reserves from one Budget before it is made; the search
+  runs on the cap minus an estimate of the final test scoring, so the report is paid for;
+- the seed and the winner are scored once on the untouched test split, with intervals.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from promptyard.core.types import TestCase
-from promptyard.optimize.acceptance import Decision, Metric, decide
+from promptyard.core.hashing import content_hash
+from promptyard.core.plan import case_id
+from promptyard.core.stats import bootstrap_mean_interval, paired_bootstrap
+from promptyard.core.types import Completion, CompletionRequest, TestCase
+from promptyard.engine.budget import Budget
+from promptyard.errors import ConfigError
+from promptyard.optimize.acceptance import Decision, Metric, decide, flaky
+from promptyard.optimize.base import (
+    BudgetExhausted,
+    CaseResult,
+    ChatModel,
+    Evaluate,
+    Evaluation,
+    Iteration,
+    Optimizer,
+)
 from promptyard.optimize.splits import Splits, assign_splits
 
-
-@dataclass(frozen=True, slots=True)
-class CaseResult:
-    """One case's samples for one prompt: scores 0..1, pass verdicts, and a failure reason."""
-
-    case_id: str
-    scores: tuple[float, ...]
-    passed: tuple[bool, ...]
-    reason: str = ""  # why it failed (for proposers), "" when every sample passed
-
-
-@dataclass(slots=True)
-class Evaluation:
-    """A prompt on a set of cases: per-case results and what the calls cost."""
-
-    cases: list[CaseResult]
-    cost_usd: float = 0.0
-
-    @property
-    def mean_score(self) -> float:
-        values = [s for c in self.cases for s in c.scores]
-        return sum(values) / len(values) if values else math.nan
-
-    def samples(self, metric: str) -> dict[str, list[float]]:
-        if metric == "pass":
-            return {c.case_id: [1.0 if p else 0.0 for p in c.passed] for c in self.cases}
-        return {c.case_id: list(c.scores) for c in self.cases}
-
-
-# (prompt text, case indexes) -> the evaluation; the caller runs the engine.
-Evaluate = Callable[[str, Sequence[int]], Awaitable[Evaluation]]
-
-
-@dataclass(frozen=True, slots=True)
-class Iteration:
-    """One candidate: where it came from, its scores, and the decision about it."""
-
-    step: int
-    prompt: str
-    parent: int | None  # the iteration it was proposed from (0: the seed)
-    train_score: float
-    val_score: float
-    decision: Decision | None  # None for the seed
-    accepted: bool
-
-
-class Proposer(Protocol):
-    """An optimizer: new prompt texts from the incumbent and its train results. `spent_usd`
-    is what its own model calls cost so far (counted in the run's spend)."""
-
-    name: str
-    spent_usd: float
-
-    async def propose(
-        self, incumbent: str, train: Evaluation, history: Sequence[Iteration]
-    ) -> list[str]: ...
+__all__ = ["CaseResult", "Evaluation", "Iteration", "Outcome", "Settings", "optimize"]
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     max_cycles: int = 5
-    candidates_per_cycle: int = 1
+    candidates_per_cycle: int = 3  # of the optimizer's proposals (best first), scored on val
     patience: int = 2  # cycles without an accepted candidate before stopping
     target_score: float | None = None  # stop once the incumbent's validation score reaches it
     metric: Metric = "score"  # "score" (paired bootstrap) or "pass" (McNemar)
     alpha: float = 0.05
     min_improvement: float = 0.0
-    max_cost_usd: float | None = None  # checked between evaluations; the engine's budget
-    seed: int = 0  # checks each call
+    max_cost_usd: float | None = None  # task + judge + proposer, checked before every call
+    max_calls: int | None = None
+    max_seconds: float | None = None  # wall clock for the search (the test scoring follows)
+    stability_samples: int = 1  # samples per validation case; >1 measures flakiness
+    flakiness_threshold: float = 0.2  # minority-verdict share above which a case is flaky
+    exclude_flaky: bool = True  # leave flaky cases out of acceptance
+    seed: int = 0
     ratios: tuple[float, float, float] = (0.6, 0.2, 0.2)
+
+    def __post_init__(self) -> None:
+        checks = [("max_cycles", self.max_cycles >= 0), ("patience", self.patience >= 1),
+                  ("candidates_per_cycle", self.candidates_per_cycle >= 1),
+                  ("stability_samples", self.stability_samples >= 1),
+                  ("alpha", 0 < self.alpha < 1),
+                  ("flakiness_threshold", 0 <= self.flakiness_threshold <= 0.5)]  # fmt: skip
+        for name, ok in checks:
+            if not ok:
+                raise ConfigError(f"out of range: {getattr(self, name)!r}", field=name)
+
+
+@dataclass(slots=True)
+class TestReport:
+    """Seed and winner on the test split: means with intervals, and the paired difference."""
+
+    seed: float = math.nan
+    best: float = math.nan
+    seed_interval: tuple[float, float] = (math.nan, math.nan)
+    best_interval: tuple[float, float] = (math.nan, math.nan)
+    diff_interval: tuple[float, float] = (math.nan, math.nan)
+    n: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "best": self.best, "seed_interval": list(self.seed_interval),
+                "best_interval": list(self.best_interval),
+                "diff": self.best - self.seed, "diff_interval": list(self.diff_interval),
+                "n": self.n}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -95,11 +94,23 @@ class Outcome:
     seed_prompt: str
     best_prompt: str
     iterations: list[Iteration] = field(default_factory=list)
-    seed_test: float = math.nan
-    best_test: float = math.nan
+    best_step: int = 0
+    test: TestReport = field(default_factory=TestReport)
     best_val: float = math.nan
     spent_usd: float = 0.0
+    calls: int = 0
     stopped: str = ""
+    preflight: dict[str, Any] = field(default_factory=dict)
+    splits: dict[str, int] = field(default_factory=dict)
+    optimization_id: str = ""  # where its iterations are stored
+
+    @property
+    def seed_test(self) -> float:
+        return self.test.seed
+
+    @property
+    def best_test(self) -> float:
+        return self.test.best
 
     @property
     def val_test_gap(self) -> float:
@@ -108,107 +119,310 @@ class Outcome:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "optimization_id": self.optimization_id,
             "seed_prompt": self.seed_prompt,
             "best_prompt": self.best_prompt,
+            "best_step": self.best_step,
             "seed_test": self.seed_test,
             "best_test": self.best_test,
             "best_val": self.best_val,
             "val_test_gap": self.val_test_gap,
+            "test": self.test.to_dict(),
             "spent_usd": self.spent_usd,
+            "calls": self.calls,
             "stopped": self.stopped,
-            "iterations": [
-                {"step": i.step, "prompt": i.prompt, "parent": i.parent,
-                 "train_score": i.train_score, "val_score": i.val_score,
-                 "accepted": i.accepted,
-                 "decision": None if i.decision is None else i.decision.to_dict()}
-                for i in self.iterations
-            ],
-        }  # fmt: skip
+            "preflight": self.preflight,
+            "splits": self.splits,
+            "iterations": [iteration_dict(i) for i in self.iterations],
+        }
+
+
+def iteration_dict(i: Iteration) -> dict[str, Any]:
+    return {"step": i.step, "prompt": i.prompt, "parent": i.parent,
+            "train_score": i.train_score, "val_score": i.val_score, "test_score": i.test_score,
+            "accepted": i.accepted, "cost_usd": i.cost_usd,
+            "decision": None if i.decision is None else i.decision.to_dict()}  # fmt: skip
 
 
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
+OnIteration = Callable[[Iteration], Awaitable[None]]
+# (prompt, number of task calls) -> estimated USD, for the pre-flight and the test reserve
+Estimate = Callable[[str, int], float]
 
 
-async def _quiet(_: str, __: dict[str, Any]) -> None:
+async def _quiet(*_: Any) -> None:
     return None
+
+
+class _Stopped(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _BudgetedChat:
+    """The proposer model behind the optimization's budget: each call reserves first (at 0:
+    the proposer's price is not estimated ahead) and settles at what it cost."""
+
+    def __init__(self, model: ChatModel, phase: Callable[[], Budget]) -> None:
+        self.id = model.id
+        self._model = model
+        self._phase = phase
+        self.spent_usd = 0.0
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        budget = self._phase()
+        reservation = budget.try_reserve(0.0)
+        if reservation is None:
+            raise BudgetExhausted(f"budget exhausted: {budget.exhausted_reason}")
+        cost: float | None = 0.0
+        try:
+            completion = await self._model.complete(request)
+            cost = completion.cost
+        finally:
+            budget.settle(reservation, cost)
+        self.spent_usd += cost or 0.0
+        return completion
+
+
+@dataclass(slots=True)
+class _Context:
+    """The ProposeContext the loop hands an optimizer."""
+
+    incumbent: str
+    train: Evaluation
+    history: Sequence[Iteration]
+    cases: Sequence[TestCase]
+    case_ids: Sequence[str]
+    rng: random.Random
+    chat: ChatModel | None
+    _evaluate: Callable[[str, Sequence[int]], Awaitable[Evaluation]]
+    _index: dict[str, int]
+
+    async def evaluate(self, prompt: str, case_ids: Sequence[str] | None = None) -> Evaluation:
+        if case_ids is None:
+            return await self._evaluate(prompt, list(self._index.values()))
+        missing = [c for c in case_ids if c not in self._index]
+        if missing:
+            raise ValueError(f"not train cases: {', '.join(missing[:5])}")
+        return await self._evaluate(prompt, [self._index[c] for c in case_ids])
+
+    def require_chat(self, optimizer: str) -> ChatModel:
+        if self.chat is None:
+            raise ConfigError(f"the {optimizer} optimizer needs a proposer model",
+                              field="proposer_model")  # fmt: skip
+        return self.chat
 
 
 async def optimize(
     seed_prompt: str,
     cases: Sequence[TestCase],
-    proposer: Proposer,
+    optimizer: Optimizer,
     evaluate: Evaluate,
     settings: Settings | None = None,
     *,
+    chat: ChatModel | None = None,
+    estimate: Estimate | None = None,
     notify: Notify = _quiet,
+    on_iteration: OnIteration = _quiet,
+    cancel: asyncio.Event | None = None,
 ) -> Outcome:
-    """Improve `seed_prompt` on `cases`. `notify(type, payload)` reports each step
-    ("step", "proposal") as it happens, for a job's event stream."""
+    """Improve `seed_prompt` on `cases` with `optimizer`. `evaluate(prompt, indexes, *,
+    repeat, budget)` runs the engine; `chat` is the proposer model; `estimate` prices task
+    calls ahead (pre-flight, test reserve). `notify(type, payload)` reports each step
+    ("step", "proposal"); `on_iteration` stores each iteration (again when its test score is
+    known). A set `cancel` stops the search within one call and keeps the best so far."""
     cfg = settings or Settings()
     splits: Splits = assign_splits(cases, ratios=cfg.ratios, seed=cfg.seed)
-    out = Outcome(seed_prompt, seed_prompt)
+    out = Outcome(seed_prompt, seed_prompt,
+                  splits={"train": len(splits.train), "val": len(splits.val),
+                          "test": len(splits.test)})  # fmt: skip
+    reserve_usd = estimate(seed_prompt, 2 * len(splits.test)) if estimate else 0.0
+    search = Budget(
+        None if cfg.max_cost_usd is None else max(0.0, cfg.max_cost_usd - reserve_usd),
+        None if cfg.max_calls is None else max(0, cfg.max_calls - 2 * len(splits.test)),
+        None if cfg.max_seconds is None else time.monotonic() + cfg.max_seconds,
+    )
+    phases = [search]  # the search, then the test scoring on what is left
+    proposer_chat = None if chat is None else _BudgetedChat(chat, lambda: phases[-1])
 
-    evaluated = 0.0
+    def account() -> None:
+        out.spent_usd = sum(b.spent_usd for b in phases)
+        out.calls = sum(b.calls for b in phases)
 
-    async def run(prompt: str, which: Sequence[int]) -> Evaluation:
-        nonlocal evaluated
-        result = await evaluate(prompt, which)
-        evaluated += result.cost_usd
-        out.spent_usd = evaluated + proposer.spent_usd
+    async def run(prompt: str, which: Sequence[int], repeat: int = 1) -> Evaluation:
+        if cancel is not None and cancel.is_set():
+            raise _Stopped("cancelled")
+        try:
+            result = await evaluate(prompt, which, repeat=repeat, budget=phases[-1])
+        finally:
+            account()
+        if cancel is not None and cancel.is_set():
+            raise _Stopped("cancelled")  # a partial evaluation must not be judged
         return result
 
+    out.preflight = _preflight(cfg, splits, estimate, seed_prompt, reserve_usd)
+    await notify("step", {"step": 0, "phase": "preflight", **out.preflight})
+    val_repeat = cfg.stability_samples
     incumbent = seed_prompt
-    train = await run(incumbent, splits.train)
-    val = await run(incumbent, splits.val)
-    seed_iter = Iteration(0, incumbent, None, train.mean_score, val.mean_score, None, True)
+    try:
+        train = await run(incumbent, splits.train)
+        val = await run(incumbent, splits.val, val_repeat)
+    except (_Stopped, BudgetExhausted) as exc:
+        out.stopped = _reason(exc)
+        return out  # nothing was learnt; no test scoring
+    seed_iter = Iteration(0, incumbent, None, train.mean_score, val.mean_score, None, True,
+                          cost_usd=out.spent_usd)  # fmt: skip
     out.iterations.append(seed_iter)
+    await on_iteration(seed_iter)
     out.best_val = val.mean_score
     current = 0
     await notify("step", {"step": 0, "phase": "seed", "train": train.mean_score,
                           "val": val.mean_score, "spent_usd": out.spent_usd})  # fmt: skip
+    train_cases = [cases[i] for i in splits.train]
+    train_ids = [case_id(c) for c in train_cases]
+    index = dict(zip(train_ids, splits.train, strict=True))
     idle = 0
-    for cycle in range(1, cfg.max_cycles + 1):
-        if cfg.target_score is not None and out.best_val >= cfg.target_score:
-            out.stopped = f"target score {cfg.target_score:g} reached"
-            break
-        if idle >= cfg.patience:
-            out.stopped = f"no accepted candidate in {cfg.patience} cycles"
-            break
-        if cfg.max_cost_usd is not None and out.spent_usd >= cfg.max_cost_usd:
-            out.stopped = f"budget of ${cfg.max_cost_usd:g} spent"
-            break
-        proposals = await proposer.propose(incumbent, train, out.iterations)
-        out.spent_usd = evaluated + proposer.spent_usd
-        accepted_any = False
-        for prompt in proposals[: cfg.candidates_per_cycle]:
-            cand_train = await run(prompt, splits.train)
-            cand_val = await run(prompt, splits.val)
-            decision = decide(
-                val.samples(cfg.metric), cand_val.samples(cfg.metric), metric=cfg.metric,
-                alpha=cfg.alpha, min_improvement=cfg.min_improvement, seed=cfg.seed,
-            )  # fmt: skip
-            step = len(out.iterations)
-            it = Iteration(step, prompt, current, cand_train.mean_score, cand_val.mean_score,
-                           decision, decision.accepted)  # fmt: skip
-            out.iterations.append(it)
-            await notify("proposal", {"step": step, "parent": current, "prompt": prompt,
-                                      "train": it.train_score, "val": it.val_score,
-                                      "decision": decision.to_dict(),
-                                      "spent_usd": out.spent_usd})  # fmt: skip
-            if decision.accepted:
-                incumbent, train, val, current = prompt, cand_train, cand_val, step
-                out.best_prompt, out.best_val = prompt, cand_val.mean_score
-                accepted_any = True
-        idle = 0 if accepted_any else idle + 1
-        await notify("step", {"step": cycle, "phase": "cycle", "accepted": accepted_any,
-                              "best_val": out.best_val, "spent_usd": out.spent_usd})
-    else:
-        out.stopped = f"{cfg.max_cycles} cycles done"
-    out.seed_test = (await run(seed_prompt, splits.test)).mean_score
-    out.best_test = (
-        out.seed_test if out.best_prompt == seed_prompt
-        else (await run(out.best_prompt, splits.test)).mean_score
-    )  # fmt: skip
-    await notify("step", {"phase": "test", "seed_test": out.seed_test,
-                          "best_test": out.best_test, "spent_usd": out.spent_usd})  # fmt: skip
+    try:
+        for cycle in range(1, cfg.max_cycles + 1):
+            if cfg.target_score is not None and out.best_val >= cfg.target_score:
+                raise _Stopped(f"target score {cfg.target_score:g} reached")
+            if idle >= cfg.patience:
+                raise _Stopped(f"no accepted candidate in {cfg.patience} cycles")
+            if cancel is not None and cancel.is_set():
+                raise _Stopped("cancelled")
+            before = out.spent_usd
+            ctx = _Context(incumbent, train, tuple(out.iterations), train_cases, train_ids,
+                           random.Random(f"{cfg.seed}:{cycle}"), proposer_chat,
+                           lambda p, w: run(p, w), index)  # fmt: skip
+            proposals = [p for p in await optimizer.propose(ctx)
+                         if p != incumbent][: cfg.candidates_per_cycle]  # fmt: skip
+            account()
+            if not proposals:
+                raise _Stopped(f"{optimizer.name} has nothing more to propose")
+            proposal_cost = (out.spent_usd - before) / len(proposals)
+            best: tuple[Iteration, Evaluation, Evaluation] | None = None
+            for prompt in proposals:
+                spent = out.spent_usd
+                cand_train = await run(prompt, splits.train)
+                cand_val = await run(prompt, splits.val, val_repeat)
+                decision = _decide(cfg, val, cand_val)
+                step = len(out.iterations)
+                it = Iteration(step, prompt, current, cand_train.mean_score,
+                               cand_val.mean_score, decision, False,
+                               cost_usd=proposal_cost + out.spent_usd - spent)  # fmt: skip
+                out.iterations.append(it)
+                await on_iteration(it)
+                await notify("proposal", {"step": step, "cycle": cycle, "parent": current,
+                                          "prompt": prompt, "train": it.train_score,
+                                          "val": it.val_score, "decision": decision.to_dict(),
+                                          "spent_usd": out.spent_usd})  # fmt: skip
+                if decision.accepted and (best is None or it.val_score > best[0].val_score):
+                    best = (it, cand_train, cand_val)
+            if best is not None:
+                it, train, val = best
+                it = replace(it, accepted=True)
+                out.iterations[it.step] = it
+                await on_iteration(it)
+                incumbent, current = it.prompt, it.step
+                out.best_prompt, out.best_val, out.best_step = it.prompt, it.val_score, it.step
+            idle = 0 if best is not None else idle + 1
+            await notify("step", {"step": cycle, "phase": "cycle", "accepted": best is not None,
+                                  "best_step": out.best_step, "best_val": out.best_val,
+                                  "spent_usd": out.spent_usd})  # fmt: skip
+        else:
+            out.stopped = f"{cfg.max_cycles} cycles done"
+    except (_Stopped, BudgetExhausted) as exc:
+        out.stopped = _reason(exc)
+    if out.stopped == "cancelled":
+        return out  # the user asked to stop: keep the best so far, spend nothing more
+    # The test scoring spends the reserve and whatever the search left.
+    phases.append(Budget(
+        None if cfg.max_cost_usd is None else max(0.0, cfg.max_cost_usd - search.spent_usd),
+        None if cfg.max_calls is None else max(0, cfg.max_calls - search.calls),
+    ))  # fmt: skip
+    await _score_test(out, splits, run, cfg, on_iteration)
+    account()
+    await notify("step", {"step": cfg.max_cycles + 1, "phase": "test",
+                          **out.test.to_dict(), "best_step": out.best_step,
+                          "val_test_gap": out.val_test_gap, "spent_usd": out.spent_usd,
+                          "stopped": out.stopped})  # fmt: skip
     return out
+
+
+def _reason(exc: Exception) -> str:
+    return exc.reason if isinstance(exc, _Stopped) else str(exc)
+
+
+def _decide(cfg: Settings, incumbent: Evaluation, candidate: Evaluation) -> Decision:
+    inc, cand = incumbent.samples(cfg.metric), candidate.samples(cfg.metric)
+    exclude: set[str] = set()
+    if cfg.stability_samples > 1 and cfg.exclude_flaky:
+        verdicts_inc, verdicts_cand = incumbent.samples("pass"), candidate.samples("pass")
+        exclude = flaky(verdicts_inc, threshold=cfg.flakiness_threshold) | flaky(
+            verdicts_cand, threshold=cfg.flakiness_threshold
+        )
+    return decide(inc, cand, metric=cfg.metric, alpha=cfg.alpha,
+                  min_improvement=cfg.min_improvement, seed=cfg.seed,
+                  exclude=frozenset(exclude))  # fmt: skip
+
+
+def _preflight(
+    cfg: Settings, splits: Splits, estimate: Estimate | None, seed_prompt: str, reserve: float
+) -> dict[str, Any]:
+    """How many candidates the budget allows: each costs its train and validation calls."""
+    calls_per_candidate = len(splits.train) + len(splits.val) * cfg.stability_samples
+    info: dict[str, Any] = {
+        "calls_per_candidate": calls_per_candidate, "test_reserve_usd": reserve,
+        "test_calls": 2 * len(splits.test), "max_cost_usd": cfg.max_cost_usd,
+        "max_calls": cfg.max_calls,
+    }  # fmt: skip
+    per_candidate = estimate(seed_prompt, calls_per_candidate) if estimate else 0.0
+    info["usd_per_candidate"] = per_candidate
+    limits: list[int] = []
+    if cfg.max_cost_usd is not None and per_candidate > 0:
+        limits.append(max(0, math.floor((cfg.max_cost_usd - reserve) / per_candidate) - 1))
+    if cfg.max_calls is not None:
+        left = cfg.max_calls - 2 * len(splits.test)
+        limits.append(max(0, left // calls_per_candidate - 1))
+    info["candidates_affordable"] = min(limits) if limits else None  # the seed counts as one
+    return info
+
+
+async def _score_test(
+    out: Outcome,
+    splits: Splits,
+    run: Callable[..., Awaitable[Evaluation]],
+    cfg: Settings,
+    on_iteration: OnIteration,
+) -> None:
+    """Score the seed and the winner on test: per-prompt intervals and the paired gain."""
+    try:
+        seed = await run(out.seed_prompt, splits.test)
+        best = seed if out.best_step == 0 else await run(out.best_prompt, splits.test)
+    except (_Stopped, BudgetExhausted) as exc:
+        out.stopped += f"; test scoring stopped: {_reason(exc)}"
+        return
+    confidence = 1 - cfg.alpha
+    s_means = {c.case_id: c.mean for c in seed.cases}
+    b_means = {c.case_id: c.mean for c in best.cases}
+    paired = sorted(set(s_means) & set(b_means))
+    report = out.test
+    report.n = len(paired)
+    report.seed, report.best = seed.mean_score, best.mean_score
+    if paired:
+        xs, ys = [s_means[c] for c in paired], [b_means[c] for c in paired]
+        report.seed_interval = bootstrap_mean_interval(xs, confidence=confidence, seed=cfg.seed)
+        report.best_interval = bootstrap_mean_interval(ys, confidence=confidence, seed=cfg.seed)
+        diff = paired_bootstrap([y - x for x, y in zip(xs, ys, strict=True)],
+                                confidence=confidence, seed=cfg.seed)  # fmt: skip
+        report.diff_interval = (diff.low, diff.high)
+    for step, score in ((0, seed.mean_score), (out.best_step, best.mean_score)):
+        it = replace(out.iterations[step], test_score=score)
+        out.iterations[step] = it
+        await on_iteration(it)
+
+
+def prompt_id(prompt: str) -> str:
+    """A candidate's id in the store (its content hash)."""
+    return content_hash(prompt, size=16)

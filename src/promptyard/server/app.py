@@ -104,7 +104,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     folder). Opening the store, marking jobs a previous process left as interrupted, and
     closing everything happen in the app's lifespan."""
     from promptyard.jobs.manager import JobManager
-    from promptyard.server.routes import admin, datasets, jobs, meta, prompts, runs
+    from promptyard.server.routes import admin, datasets, jobs, meta, optimize, prompts, runs
     from promptyard.store import Store
 
     url = server_database_url(database_url, settings)
@@ -142,6 +142,6 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
                            allow_headers=["*"])  # fmt: skip
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    for module in (meta, jobs, runs, prompts, datasets, admin):
+    for module in (meta, jobs, optimize, runs, prompts, datasets, admin):
         app.include_router(module.router, prefix="/api")
     return app

@@ -134,39 +134,3 @@ def project_dir(root: str, project: str) -> str:
     if full.parent != Path(root).resolve() or not full.is_dir():
         raise ConfigError(f"unknown project {project!r}", field="project")
     return str(full)
-
-
-OPTIMIZERS = ("instruct",)
-OPTIMIZE_OPTIONS = ("max_cycles", "patience", "target_score", "metric", "alpha",
-                    "min_improvement", "max_cost_usd", "seed")  # fmt: skip
-
-
-def optimize_settings(options: dict[str, Any] | None) -> Any:
-    """The loop's Settings from a request's `options` (unknown keys are a 400 naming them)."""
-    from promptyard.optimize.loop import Settings as LoopSettings
-
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(OPTIMIZE_OPTIONS))
-    if unknown:
-        raise ConfigError(f"unknown optimize option(s) {', '.join(unknown)}; known: "
-                          f"{', '.join(OPTIMIZE_OPTIONS)}", field="options")  # fmt: skip
-    try:
-        return LoopSettings(**options)
-    except TypeError as exc:
-        raise ConfigError(str(exc), field="options") from None
-
-
-async def run_optimize_job(
-    ctx: JobContext, job: EvalJob, proposer: Any, options: Any
-) -> dict[str, Any]:
-    """The `optimize` job: the loop's steps and proposals become the job's events."""
-    from promptyard.library import optimize_async
-
-    async def notify(kind: str, payload: dict[str, Any]) -> None:
-        await ctx.emit(kind, payload, step_index=int(payload.get("step") or 0))
-
-    outcome = await optimize_async(job.config, proposer=proposer, options=options,
-                                   base_dir=job.base_dir, database_url=job.database_url,
-                                   settings=job.settings, notify=notify)  # fmt: skip
-    # Scores of an empty split are NaN: the store and the event stream write them as null.
-    return outcome.to_dict()

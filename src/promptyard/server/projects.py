@@ -48,8 +48,14 @@ def save_snapshot(registry: Any, snap: ProjectSnapshot) -> None:
             registry.create_prompt(name, project=project, template=template, author=AUTHOR,
                                    message=f"imported from {snap.root}")  # fmt: skip
         else:
-            registry.add_prompt_version(name, project=project, template=template, config=None,
-                                        author=AUTHOR, message=f"imported from {snap.root}")
+            registry.add_prompt_version(
+                name,
+                project=project,
+                template=template,
+                config=None,
+                author=AUTHOR,
+                message=f"imported from {snap.root}",
+            )
     try:
         registry.get_dataset(DATASET, project=project)
     except NotFound:

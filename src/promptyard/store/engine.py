@@ -76,4 +76,3 @@ def _set_wal(cur: Any) -> None:
             if "locked" not in str(exc) or attempt == 49:
                 raise
             time.sleep(0.02)
-

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 # The newest migration. Store.open compares the database against it to skip Alembic
 # (and its import) when the schema is already current.
-HEAD_REVISION = "0003_registry_jobs"
+HEAD_REVISION = "0004_iterations"
 
 metadata = sa.MetaData()
 
@@ -300,4 +300,23 @@ tokens = sa.Table(
     sa.Column("revoked_at", sa.String(40), nullable=True),
     sa.Index("uq_tokens_token_hash", "token_hash", unique=True),
     sa.Index("ix_tokens_prefix", "prefix"),
+)
+
+# -- optimizations (migration 0004_iterations; contract in docs/optimize.md) --------------
+
+iterations = sa.Table(
+    "iterations",
+    metadata,
+    # the optimization: a job id on the server, a fresh id in the library (no foreign key)
+    sa.Column("optimization_id", sa.String(36), primary_key=True),
+    sa.Column("step", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("parent", sa.Integer, nullable=True),
+    sa.Column("prompt", sa.Text, nullable=False),
+    sa.Column("train_score", sa.Float, nullable=True),
+    sa.Column("val_score", sa.Float, nullable=True),
+    sa.Column("test_score", sa.Float, nullable=True),
+    sa.Column("accepted", sa.Boolean, nullable=False),
+    sa.Column("cost_usd", sa.Float, nullable=False),
+    sa.Column("decision", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.String(40), nullable=False),
 )

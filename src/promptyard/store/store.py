@@ -35,6 +35,7 @@ from promptyard.store.schema import cache, runs, trials
 from promptyard.store.writes import RawWriter
 
 if TYPE_CHECKING:
+    from promptyard.store.iterations import IterationStore
     from promptyard.store.jobs import JobStore
     from promptyard.store.registry import RegistryStore
     from promptyard.store.tokens import TokenStore
@@ -123,6 +124,13 @@ class Store:
         from promptyard.store.jobs import JobStore
 
         return JobStore(self.engine)
+
+    @cached_property
+    def iterations(self) -> IterationStore:
+        """Optimization iterations."""
+        from promptyard.store.iterations import IterationStore
+
+        return IterationStore(self.engine)
 
     @cached_property
     def tokens(self) -> TokenStore:

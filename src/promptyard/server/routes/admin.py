@@ -51,5 +51,3 @@ def create_token(body: TokenCreate, request: Request) -> dict[str, Any]:
 def revoke_token(token_id: str, request: Request) -> Response:
     request.app.state.store.tokens.revoke(token_id)
     return Response(status_code=204)
-
-

@@ -93,8 +93,14 @@ async def upload_dataset(
         except Exception as exc:
             if type(exc).__name__ != "NotFound":
                 raise
-            return registry.create_dataset(name, rows, project=project, description=description,
-                                           author=caller.token_id, message=f"upload {filename}")
+            return registry.create_dataset(
+                name,
+                rows,
+                project=project,
+                description=description,
+                author=caller.token_id,
+                message=f"upload {filename}",
+            )
         registry.add_dataset_version(name, rows, project=project, author=caller.token_id,
                                      message=f"upload {filename}")  # fmt: skip
         return registry.get_dataset(name, project=project)

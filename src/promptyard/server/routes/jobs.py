@@ -33,51 +33,6 @@ async def start_run(
     return await _start(request, "run", body, caller)
 
 
-@router.post("/optimize", operation_id="start_optimize", status_code=202,
-             response_model=JobCreated)  # fmt: skip
-async def start_optimize(
-    body: JobRequest, request: Request, caller: Annotated[Caller, Depends(require("write"))]
-) -> dict[str, str]:
-    """Improve the config's one prompt (docs/optimize.md): `proposer` names the model that
-    writes candidates; `options` the loop's settings. Steps and proposals are its events."""
-    from promptyard.server.eval_jobs import (
-        OPTIMIZERS,
-        EvalJob,
-        check_file_refs,
-        optimize_settings,
-        project_dir,
-        run_optimize_job,
-    )
-
-    state = request.app.state
-    if body.config is None:
-        raise HTTPException(400, "optimize needs a `config` with one prompt")
-    if (body.optimizer or "instruct") not in OPTIMIZERS:
-        raise HTTPException(400, f"unknown optimizer {body.optimizer!r}; available: "
-                                 f"{', '.join(OPTIMIZERS)}")  # fmt: skip
-    if body.proposer is None:
-        raise HTTPException(400, "optimize needs a `proposer` model (a provider id)")
-    options = optimize_settings(body.options)
-    base_dir = None
-    if body.project is not None:
-        base_dir = await asyncio.to_thread(project_dir, state.projects_root, body.project)
-    check_file_refs(body.config, base_dir)
-    await asyncio.to_thread(_validate, body.config, base_dir or state.projects_root,
-                            state.settings)  # fmt: skip
-    job = EvalJob(config=body.config, base_dir=base_dir or state.projects_root,
-                  project=body.project, database_url=state.database_url,
-                  settings=state.settings)  # fmt: skip
-    manifest = redact({"kind": "optimize", "request": body.model_dump(exclude_none=True)})
-    proposer = body.proposer
-
-    async def work(ctx: Any) -> dict[str, Any]:
-        return await run_optimize_job(ctx, job, proposer, options)
-
-    record = await state.jobs.submit("optimize", manifest, work, project=body.project,
-                                     created_by=caller.token_id)  # fmt: skip
-    return {"job_id": record.id}
-
-
 async def _start(request: Request, kind: str, body: JobRequest, caller: Caller) -> dict[str, str]:
     from promptyard.jobs.references import config_from_registry
     from promptyard.server.eval_jobs import EvalJob, check_file_refs, project_dir, run_eval_job
@@ -130,6 +85,9 @@ async def resume_job(job_id: str, request: Request) -> dict[str, str]:
     if record.status not in ("interrupted", "cancelled", "failed") or not manifest.get("config"):
         raise HTTPException(409, f"job {job_id} is {record.status}; only an interrupted,"
                                  " cancelled or failed evaluation can be resumed")  # fmt: skip
+    if record.kind == "optimize":
+        await state.jobs.resume(job_id, manifest, _optimize_work(manifest, request))
+        return {"job_id": job_id}
     options = (manifest.get("request") or {}).get("options")
     job = EvalJob(
         config=manifest["config"],
@@ -147,6 +105,27 @@ async def resume_job(job_id: str, request: Request) -> dict[str, str]:
 
     await state.jobs.resume(job_id, manifest, work)
     return {"job_id": job_id}
+
+
+def _optimize_work(manifest: dict[str, Any], request: Request) -> Any:
+    """Run a stopped optimization again from its manifest: the cache answers every call it
+    already paid for, and the events it already emitted are not repeated."""
+    from promptyard.server.optimize_jobs import OptimizeJob, run_optimize_job
+
+    state = request.app.state
+    body = manifest.get("request") or {}
+    job = OptimizeJob(config=manifest["config"],
+                      base_dir=manifest.get("base_dir") or state.projects_root,
+                      database_url=state.database_url, settings=state.settings,
+                      optimizer=body.get("optimizer", "instruct"),
+                      hyperparameters=dict(body.get("hyperparameters") or {}),
+                      proposer=body.get("proposer_model", body.get("proposer")),
+                      options=dict(manifest.get("options") or {}))  # fmt: skip
+
+    async def work(ctx: Any) -> dict[str, Any]:
+        return await run_optimize_job(ctx, job)
+
+    return work
 
 
 def _validate(config: dict[str, Any], base_dir: str, settings: Any) -> None:

@@ -111,9 +111,9 @@ def create_version(
             response_model=PromptVersion, dependencies=[Read])  # fmt: skip
 def get_version(name: str, version: Annotated[int, Path(ge=1, le=MAX_INT)], request: Request,
                 project: str | None = None) -> dict[str, Any]:  # fmt: skip
-    out: dict[str, Any] = _registry(request).get_prompt_version(
-        name, version, project=project
-    ).to_dict()
+    out: dict[str, Any] = (
+        _registry(request).get_prompt_version(name, version, project=project).to_dict()
+    )
     return out
 
 
