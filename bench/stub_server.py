@@ -9,6 +9,12 @@ Control: POST /_control/script {"responses": [...]}, POST /_control/fail_first
 {"count", "status", "retry_after"}, POST /_control/config {"latency_ms", "rules"},
 POST /_control/reset, GET /_control/stats, GET /_control/requests.
 
+Scripted models: `add_model(name, responder)` routes chat completions (and Anthropic messages)
+whose `model` is `name` to `responder(body) -> str | {"content": str, "usage": {...}}` (the
+reply text; `usage` may set prompt_tokens / completion_tokens, else they are counted as usual).
+Scripted responses, failures and latency still apply first; rules do not. The name is listed
+by GET /v1/models; `reset()` removes it. See bench/task_model.py.
+
 A scripted response is {"status", "body", "headers", "delay_ms", "malformed", "drop"}:
 used once each, in order, by the next API requests (a 200 without a body is the normal reply).
 
@@ -27,7 +33,7 @@ import math
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +42,9 @@ from aiohttp import web
 HOST = "127.0.0.1"
 MODELS = ("gpt-4o-mini", "gpt-4.1-mini", "stub-model", "claude-sonnet-4-5")
 _JSON = "application/json"
+
+# A scripted model: the request body in, the reply text (or {"content", "usage"}) out.
+Responder = Callable[[dict[str, Any]], str | dict[str, Any]]
 
 
 @dataclass(slots=True)
@@ -70,6 +79,7 @@ class StubState:
         self.fail_status = 429
         self.fail_retry_after: float | None = None
         self.rules: list[tuple[str, str]] = []
+        self.models: dict[str, Responder] = {}
         self.requests = 0
         self.by_path: Counter[str] = Counter()
         self.in_flight = 0
@@ -81,6 +91,7 @@ class StubState:
         self.fail_count = 0
         self.fail_retry_after = None
         self.rules = []
+        self.models = {}
         self.requests = 0
         self.by_path.clear()
         self.in_flight = 0
@@ -115,6 +126,16 @@ class StubState:
             if needle in text:
                 return reply
         return text
+
+    def model_reply(self, body: dict[str, Any], messages: Any) -> tuple[str, dict[str, Any]]:
+        """The reply text and any usage override: the model's responder, else the rules."""
+        responder = self.models.get(str(body.get("model")))
+        if responder is None:
+            return self.reply_for(_last_user(messages)), {}
+        out = responder(body)
+        if isinstance(out, dict):
+            return str(out.get("content") or ""), dict(out.get("usage") or {})
+        return str(out), {}
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -320,6 +341,13 @@ class StubServer:
     def add_rule(self, contains: str, reply: str) -> None:
         self.state.rules.append((contains, reply))
 
+    def add_model(self, name: str, responder: Responder) -> None:
+        """Answer requests for model `name` with `responder(body)` (replaces an earlier one)."""
+        self.state.models[name] = responder
+
+    def remove_model(self, name: str) -> None:
+        self.state.models.pop(name, None)
+
     def reset(self) -> None:
         self.state.reset()
 
@@ -424,12 +452,11 @@ class StubServer:
         if not isinstance(messages, list) or not messages:
             return self._error(request, 400, "`messages` must be a non-empty list")
         model = str(body.get("model") or "stub-model")
-        text, cut = _truncate(
-            self.state.reply_for(_last_user(messages)),
-            body.get("max_tokens") or body.get("max_completion_tokens"),
-        )
-        prompt_tokens = _count_words(messages)
+        reply, usage_set = self.state.model_reply(body, messages)
+        text, cut = _truncate(reply, body.get("max_tokens") or body.get("max_completion_tokens"))
+        prompt_tokens = int(usage_set.get("prompt_tokens", _count_words(messages)))
         words = text.split()
+        completion_tokens = int(usage_set.get("completion_tokens", len(words)))
         finish = "length" if cut else "stop"
         message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
         tools = body.get("tools")
@@ -455,8 +482,8 @@ class StubServer:
             finish = "tool_calls"
         usage = {
             "prompt_tokens": prompt_tokens,
-            "completion_tokens": len(words),
-            "total_tokens": prompt_tokens + len(words),
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
             "prompt_tokens_details": {"cached_tokens": 0},
         }
         want_lp = bool(body.get("logprobs"))
@@ -585,7 +612,8 @@ class StubServer:
             {
                 "object": "list",
                 "data": [
-                    {"id": m, "object": "model", "created": 0, "owned_by": "stub"} for m in MODELS
+                    {"id": m, "object": "model", "created": 0, "owned_by": "stub"}
+                    for m in (*MODELS, *self.state.models)
                 ],
             }
         )
@@ -602,7 +630,8 @@ class StubServer:
         if not isinstance(body.get("max_tokens"), int):
             return self._error(request, 400, "max_tokens: field required")
         model = str(body.get("model") or "claude-stub")
-        text, cut = _truncate(self.state.reply_for(_last_user(messages)), body["max_tokens"])
+        reply, usage_set = self.state.model_reply(body, messages)
+        text, cut = _truncate(reply, body["max_tokens"])
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         stop = "max_tokens" if cut else "end_turn"
         tools = body.get("tools")
@@ -628,8 +657,10 @@ class StubServer:
                 "stop_reason": stop,
                 "stop_sequence": None,
                 "usage": {
-                    "input_tokens": _count_words(messages, body.get("system")),
-                    "output_tokens": len(text.split()),
+                    "input_tokens": int(
+                        usage_set.get("prompt_tokens", _count_words(messages, body.get("system")))
+                    ),
+                    "output_tokens": int(usage_set.get("completion_tokens", len(text.split()))),
                 },
             }
         )

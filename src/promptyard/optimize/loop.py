@@ -295,8 +295,9 @@ async def optimize(
             ctx = _Context(incumbent, train, tuple(out.iterations), train_cases, train_ids,
                            random.Random(f"{cfg.seed}:{cycle}"), proposer_chat,
                            lambda p, w: run(p, w), index)  # fmt: skip
-            proposals = [p for p in await optimizer.propose(ctx)
-                         if p != incumbent][: cfg.candidates_per_cycle]  # fmt: skip
+            tried = {i.prompt for i in out.iterations}  # a repeat would only re-spend
+            proposals = [p for p in dict.fromkeys(await optimizer.propose(ctx))
+                         if p not in tried][: cfg.candidates_per_cycle]  # fmt: skip
             account()
             if not proposals:
                 raise _Stopped(f"{optimizer.name} has nothing more to propose")
