@@ -186,5 +186,5 @@ class OptimizerInfo:
 
 
 Evaluate = Callable[..., Awaitable[Evaluation]]
-"""(prompt, case indexes, *, repeat=1) -> Evaluation; the caller runs the engine and raises
-BudgetExhausted when the budget refuses a call."""
+"""(prompt, case indexes, *, repeat=1, budget=None) -> Evaluation; the caller runs the engine
+under that budget and raises BudgetExhausted when it refuses a call."""
