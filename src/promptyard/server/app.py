@@ -144,4 +144,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     for module in (meta, jobs, optimize, runs, prompts, datasets, admin):
         app.include_router(module.router, prefix="/api")
+    from promptyard.server import ui
+
+    ui.install(app)  # the web UI at / (after /api, which its page paths never shadow)
     return app

@@ -1,0 +1,3 @@
+import { guarded } from "../dom.js";
+
+guarded(async () => {});
