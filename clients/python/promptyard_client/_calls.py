@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
+import httpx
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from promptyard_client._base import (
@@ -30,11 +32,15 @@ from promptyard_client.models import (
     DatasetCreate,
     DatasetDerive,
     Health,
+    Iteration,
     Job,
     JobCreated,
     JobDetail,
     JobRequest,
     LabelSet,
+    Optimization,
+    OptimizeRequest,
+    OptimizerInfo,
     Page,
     Profile,
     ProfileCreate,
@@ -43,6 +49,8 @@ from promptyard_client.models import (
     PromptVersion,
     PromptVersionCreate,
     Run,
+    SavedVersion,
+    SaveIteration,
     TagsSet,
     Token,
     TokenCreate,
@@ -52,6 +60,7 @@ from promptyard_client.models import (
 JOB_KINDS = ("run", "evaluate", "optimize")
 P = ParamSpec("P")
 R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
 
 
 def _checked(build: Callable[P, R]) -> Callable[P, R]:
@@ -326,6 +335,50 @@ def resume_job(job_id: str) -> Call[JobCreated]:
 
 def events_path(job_id: str) -> str:
     return f"/jobs/{_seg(job_id)}/events"
+
+
+# -- optimizations ---------------------------------------------------------------------------
+
+
+def _items(cls: type[M]) -> Callable[[httpx.Response], list[M]]:
+    """A parser for an answer that is a bare JSON list of `cls`."""
+    parse = page(cls)
+    return lambda response: parse(response).items
+
+
+def list_optimizers() -> Call[list[OptimizerInfo]]:
+    return Call("GET", "/optimizers", _items(OptimizerInfo))
+
+
+@_checked
+def optimize_request(**fields: Any) -> dict[str, Any]:
+    """An OptimizeRequest body, checked here so that a misspelt budget fails before sending."""
+    return _body(OptimizeRequest(**fields))
+
+
+def _optimization(job_id: str) -> str:
+    return f"/optimizations/{_seg(job_id)}"
+
+
+def get_optimization(job_id: str) -> Call[Optimization]:
+    return Call("GET", _optimization(job_id), model(Optimization))
+
+
+def list_iterations(job_id: str, order: str) -> Call[list[Iteration]]:
+    return Call("GET", f"{_optimization(job_id)}/iterations", _items(Iteration),
+                params={"order": order})  # fmt: skip
+
+
+def best_iteration(job_id: str) -> Call[Iteration]:
+    return Call("GET", f"{_optimization(job_id)}/best", model(Iteration))
+
+
+@_checked
+def save_iteration(
+    job_id: str, name: str | None, label: str | None, step: int | None, message: str | None
+) -> Call[SavedVersion]:
+    body = SaveIteration(name=name, label=label, step=step, message=message)
+    return Call("POST", f"{_optimization(job_id)}/save", model(SavedVersion), json=_body(body))
 
 
 # -- tokens ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -35,19 +35,24 @@ from promptyard_client.errors import (
 from promptyard_client.events import iter_sse, to_job_event
 from promptyard_client.models import (
     FINISHED,
+    Budgets,
     CancelResult,
     Catalog,
     Dataset,
     Health,
+    Iteration,
     Job,
     JobCreated,
     JobDetail,
     JobEvent,
+    Optimization,
+    OptimizerInfo,
     Page,
     Profile,
     Prompt,
     PromptVersion,
     Run,
+    SavedVersion,
     Token,
     TokenCreated,
 )
@@ -536,6 +541,82 @@ class Client:
                     wait = retry_delay(failures)
             failures += 1
             time.sleep(wait or 0.0)
+
+    # -- optimizations -----------------------------------------------------------------------
+
+    def list_optimizers(self) -> list[OptimizerInfo]:
+        """Every optimizer on the server with its hyperparameters (name, type, default,
+        range or choices)."""
+        return self._send(calls.list_optimizers())
+
+    def submit_optimization(
+        self,
+        *,
+        config: dict[str, Any] | None = None,
+        project: str | None = None,
+        prompt: str | None = None,
+        dataset: str | None = None,
+        model: str | dict[str, Any] | None = None,
+        proposer_model: str | dict[str, Any] | None = None,
+        optimizer: str = "instruct",
+        hyperparameters: dict[str, Any] | None = None,
+        budgets: Budgets | dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        description: str | None = None,
+    ) -> JobCreated:
+        """Start an `optimize` job on a config with one prompt, or on registry references
+        (`prompt` as name, name@3 or name:label; `dataset`; `model`, the provider to optimize
+        for). `proposer_model` writes the candidates; `budgets` caps the spend
+        (max_cost_usd, max_calls, max_seconds); `options` are the loop's settings."""
+        body = calls.optimize_request(
+            config=config, project=project, prompt=prompt, dataset=dataset, model=model,
+            proposer_model=proposer_model, optimizer=optimizer,
+            hyperparameters=hyperparameters, budgets=budgets, options=options,
+            description=description,
+        )  # fmt: skip
+        return self._send(calls.start_job("optimize", body))
+
+    def get_optimization(self, job_id: str) -> Optimization:
+        """The job, its best iteration so far, and its result once finished (best prompt,
+        seed and best test scores with intervals, spend, why it stopped)."""
+        return self._send(calls.get_optimization(job_id))
+
+    def list_iterations(
+        self, job_id: str, *, order: Literal["step", "val"] = "step"
+    ) -> list[Iteration]:
+        """Every candidate so far, by step, or by validation score (best first)."""
+        return self._send(calls.list_iterations(job_id, order))
+
+    def get_best_iteration(self, job_id: str) -> Iteration:
+        """The accepted candidate with the highest validation score (the seed at first)."""
+        return self._send(calls.best_iteration(job_id))
+
+    def cancel_optimization(self, job_id: str) -> CancelResult:
+        """Stop the search; it ends `cancelled` and keeps the best candidate so far."""
+        return self._send(calls.cancel_job(job_id))
+
+    def wait_for_optimization(
+        self, job_id: str, *, timeout: float | None = 600.0, poll_interval: float = 1.0
+    ) -> Optimization:
+        """Poll until the optimization finishes, however it ends; JobTimeoutError after
+        `timeout` s (None: no limit)."""
+        self.get_optimization(job_id)  # an unknown or non-optimize job fails now, not later
+        self.wait_for_job(job_id, timeout, poll_interval)
+        return self.get_optimization(job_id)
+
+    def save_optimization(
+        self,
+        job_id: str,
+        *,
+        name: str | None = None,
+        label: str | None = None,
+        step: int | None = None,
+        message: str | None = None,
+    ) -> SavedVersion:
+        """Save the best (or `step`'s) candidate as a new version of `name` (default: the
+        registry prompt the job started from), then point `label` at it: `production`
+        deploys it."""
+        return self._send(calls.save_iteration(job_id, name, label, step, message))
 
     # -- tokens ------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from promptyard.cli import (
     eval_cmd,
     init_cmd,
     jobs_cmd,
+    optimize_cmd,
     runs_cmd,
     serve_cmd,
     sync_cmd,
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.command("eval")(eval_cmd.eval_command)
 app.command("init")(init_cmd.init_command)
+app.command("optimize")(optimize_cmd.optimize_command)
 app.command("export")(runs_cmd.export_command)
 app.add_typer(runs_cmd.runs_app, name="runs")
 app.command("compare")(compare_cmd.compare_command)

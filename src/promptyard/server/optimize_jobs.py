@@ -18,7 +18,7 @@ from promptyard.settings import Settings
 # The loop's settings a request may set in `options` (budgets come in `budgets`).
 OPTIONS = ("max_cycles", "candidates_per_cycle", "patience", "target_score", "metric", "alpha",
            "min_improvement", "stability_samples", "flakiness_threshold", "exclude_flaky",
-           "seed", "ratios", "train_split_ratio", "max_cost_usd")  # fmt: skip
+           "seed", "ratios", "train_split_ratio")  # fmt: skip
 BUDGETS = ("max_cost_usd", "max_calls", "max_seconds")
 
 
@@ -43,10 +43,11 @@ def loop_settings(options: dict[str, Any] | None, budgets: dict[str, Any] | None
     from promptyard.optimize.loop import Settings as LoopSettings
 
     values = dict(options or {})
-    unknown = sorted(set(values) - set(OPTIONS))
+    known = (*OPTIONS, *BUDGETS)  # a stored manifest keeps budgets with the options
+    unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(f"unknown optimize option(s) {', '.join(unknown)}; known: "
-                          f"{', '.join(OPTIONS)}", field="options")  # fmt: skip
+                          f"{', '.join(known)}", field="options")  # fmt: skip
     values.update({k: v for k, v in (budgets or {}).items() if v is not None})
     ratio = values.pop("train_split_ratio", None)
     if ratio is not None:

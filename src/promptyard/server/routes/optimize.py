@@ -106,10 +106,9 @@ def _optimization_job(request: Request, job_id: str) -> Any:
             response_model=Optimization, dependencies=[Read])  # fmt: skip
 def get_optimization(job_id: str, request: Request) -> dict[str, Any]:
     record = _optimization_job(request, job_id)
-    rows = request.app.state.store.iterations.list(job_id)
-    accepted = [r for r in rows if r.accepted]
-    best = max(accepted, key=lambda r: (r.val_score if r.val_score is not None else -1, r.step),
-               default=None)  # fmt: skip
+    iterations = request.app.state.store.iterations
+    rows = iterations.list(job_id)
+    best = iterations.best(job_id) if rows else None
     job = {k: v for k, v in record.to_dict().items() if k not in ("manifest", "summary")}
     request_body = (record.manifest or {}).get("request") or {}
     return {"job": job, "optimizer": request_body.get("optimizer", "instruct"),
@@ -124,7 +123,9 @@ def list_iterations(
     request: Request,
     order: Annotated[str, Query(pattern="^(step|val)$")] = "step",
 ) -> list[dict[str, Any]]:
-    """Every candidate by step, or by validation score (best first) with `order=val`."""
+    """Every candidate by step, or with `order=val` by validation score, best first, accepted
+    or not (a rejected candidate can score higher on validation by luck: /best is the
+    accepted one)."""
     _optimization_job(request, job_id)
     return [r.to_dict() for r in request.app.state.store.iterations.list(job_id, order=order)]
 
