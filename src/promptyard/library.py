@@ -575,6 +575,13 @@ async def optimize_async(
     return outcome
 
 
+def _objective(trial: TrialResult) -> float:
+    """What the optimizer maximizes: the config's weighted KPI score when it has KPIs, else
+    the assertions' weighted score (judge metrics included)."""
+    kpi = (trial.kpis or {}).get("score")
+    return float(kpi) if kpi is not None else trial.score
+
+
 def _evaluation(result: EvalResult) -> Evaluation:
     """An engine result as the optimizer sees it: per case, its samples' scores and verdicts,
     why it failed, and its first output."""
@@ -586,7 +593,7 @@ def _evaluation(result: EvalResult) -> Evaluation:
     cases = [
         CaseResult(
             cid,
-            tuple(t.score for t in ts),
+            tuple(_objective(t) for t in ts),
             tuple(t.success for t in ts),
             "; ".join(t.error or (t.grading.reason if t.grading else "")
                       for t in ts if not t.success),

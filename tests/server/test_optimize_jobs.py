@@ -60,6 +60,12 @@ def comparable(result: dict[str, Any]) -> dict[str, Any]:
     return {**{k: result[k] for k in keep}, "iterations": its}
 
 
+def shape(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """What an event log says, without what differs between two runs (ids, spend)."""
+    return [(e["type"], e["step_index"], e["payload"].get("phase"), e["payload"].get("split"),
+             e["payload"].get("case_id"), e["payload"].get("step")) for e in events]  # fmt: skip
+
+
 def test_catalog_iterations_best_and_save(tmp_path: Path, stub_server: StubServer) -> None:
     install(stub_server, signal=True, seed=0)
     with running_server(tmp_path, env=ENV) as server:
@@ -101,6 +107,17 @@ def test_catalog_iterations_best_and_save(tmp_path: Path, stub_server: StubServe
         events = httpx.get(f"{server.api}/jobs/{job_id}").json()["events"]
         phases = [e["payload"].get("phase") for e in events if e["type"] == "step"]
         assert phases[:2] == ["preflight", "seed"] and phases[-1] == "test"
+        kinds = {e["type"] for e in events}
+        assert {"step", "proposal", "trial", "scoring", "end"} <= kinds
+        # step_index is the cycle: it never goes back, and the test report comes after the last.
+        indexes = [e["step_index"] for e in events if e["type"] != "end"]
+        cycles = sum(1 for p in phases if p == "cycle")
+        assert indexes == sorted(indexes) and indexes[-1] == cycles + 1 and cycles >= 1
+        first_val = next(e for e in events if e["type"] == "scoring"
+                         and e["payload"]["split"] == "val")  # fmt: skip
+        trials_before = [e for e in events if e["type"] == "trial"
+                         and e["seq"] < first_val["seq"] and e["payload"]["split"] == "val"]
+        assert len(trials_before) == first_val["payload"]["n"]  # each case, then its scoring
 
 
 def test_resume_after_kill_gives_the_same_result_without_repeating_calls(
@@ -111,6 +128,7 @@ def test_resume_after_kill_gives_the_same_result_without_repeating_calls(
         (tmp_path / sub).mkdir()
     with running_server(tmp_path / "ref", env=ENV) as ref:
         reference = wait(ref, submit(ref, body(stub_server)))
+        reference_events = httpx.get(f"{ref.api}/jobs/{reference['job']['id']}").json()["events"]
     assert reference["job"]["status"] == "succeeded"
     calls_uninterrupted = stub_server.request_count
 
@@ -142,6 +160,5 @@ def test_resume_after_kill_gives_the_same_result_without_repeating_calls(
     # proposer call. Everything committed before comes from the cache.
     in_flight = 2 * 4 + 1
     assert calls_before_kill + calls_after <= calls_uninterrupted + in_flight
-    keys = [(e["type"], e["payload"].get("phase"), e["payload"].get("step")) for e in events
-            if e["type"] in ("step", "proposal")]  # fmt: skip
-    assert len(keys) == len(set(keys))  # no event said twice
+    # The log reads as the uninterrupted job's: the same events in the same order, none twice.
+    assert shape(events) == shape(reference_events)

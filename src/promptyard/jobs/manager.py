@@ -64,6 +64,10 @@ class JobContext:
     async def emit(self, type: str, payload: dict[str, Any], *, step_index: int = 0) -> None:
         await self._manager.emit(self.job_id, type, payload, step_index=step_index)
 
+    async def emit_many(self, items: list[tuple[str, dict[str, Any], int]]) -> None:
+        """(type, payload, step_index) events in one write."""
+        await self._manager.emit_many(self.job_id, items)
+
     async def stored_events(self) -> list[Any]:
         """The events already in the log (a resumed job need not say them again)."""
         return await asyncio.to_thread(self._manager.store.events, self.job_id)

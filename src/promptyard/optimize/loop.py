@@ -250,7 +250,11 @@ async def optimize(
         out.spent_usd = sum(b.spent_usd for b in phases)
         out.calls = sum(b.calls for b in phases)
 
-    async def run(prompt: str, which: Sequence[int], repeat: int = 1) -> Evaluation:
+    now = {"cycle": 0}  # the cycle events belong to (their step_index)
+
+    async def run(
+        prompt: str, which: Sequence[int], repeat: int = 1, *, split: str, step: int | None
+    ) -> Evaluation:
         if cancel is not None and cancel.is_set():
             raise _Stopped("cancelled")
         try:
@@ -259,15 +263,17 @@ async def optimize(
             account()
         if cancel is not None and cancel.is_set():
             raise _Stopped("cancelled")  # a partial evaluation must not be judged
+        await _report(notify, result, prompt, split=split, step=step, cycle=now["cycle"],
+                      spent=out.spent_usd)  # fmt: skip
         return result
 
     out.preflight = _preflight(cfg, splits, estimate, seed_prompt, reserve_usd)
-    await notify("step", {"step": 0, "phase": "preflight", **out.preflight})
+    await notify("step", {"step": 0, "cycle": 0, "phase": "preflight", **out.preflight})
     val_repeat = cfg.stability_samples
     incumbent = seed_prompt
     try:
-        train = await run(incumbent, splits.train)
-        val = await run(incumbent, splits.val, val_repeat)
+        train = await run(incumbent, splits.train, split="train", step=0)
+        val = await run(incumbent, splits.val, val_repeat, split="val", step=0)
     except (_Stopped, BudgetExhausted) as exc:
         out.stopped = _reason(exc)
         return out  # nothing was learnt; no test scoring
@@ -277,7 +283,7 @@ async def optimize(
     await on_iteration(seed_iter)
     out.best_val = val.mean_score
     current = 0
-    await notify("step", {"step": 0, "phase": "seed", "train": train.mean_score,
+    await notify("step", {"step": 0, "cycle": 0, "phase": "seed", "train": train.mean_score,
                           "val": val.mean_score, "spent_usd": out.spent_usd})  # fmt: skip
     train_cases = [cases[i] for i in splits.train]
     train_ids = [case_id(c) for c in train_cases]
@@ -291,10 +297,11 @@ async def optimize(
                 raise _Stopped(f"no accepted candidate in {cfg.patience} cycles")
             if cancel is not None and cancel.is_set():
                 raise _Stopped("cancelled")
+            now["cycle"] = cycle
             before = out.spent_usd
             ctx = _Context(incumbent, train, tuple(out.iterations), train_cases, train_ids,
                            random.Random(f"{cfg.seed}:{cycle}"), proposer_chat,
-                           lambda p, w: run(p, w), index)  # fmt: skip
+                           lambda p, w: run(p, w, split="train", step=None), index)  # fmt: skip
             tried = {i.prompt for i in out.iterations}  # a repeat would only re-spend
             proposals = [p for p in dict.fromkeys(await optimizer.propose(ctx))
                          if p not in tried][: cfg.candidates_per_cycle]  # fmt: skip
@@ -305,10 +312,10 @@ async def optimize(
             best: tuple[Iteration, Evaluation, Evaluation] | None = None
             for prompt in proposals:
                 spent = out.spent_usd
-                cand_train = await run(prompt, splits.train)
-                cand_val = await run(prompt, splits.val, val_repeat)
-                decision = _decide(cfg, val, cand_val)
                 step = len(out.iterations)
+                cand_train = await run(prompt, splits.train, split="train", step=step)
+                cand_val = await run(prompt, splits.val, val_repeat, split="val", step=step)
+                decision = _decide(cfg, val, cand_val)
                 it = Iteration(step, prompt, current, cand_train.mean_score,
                                cand_val.mean_score, decision, False,
                                cost_usd=proposal_cost + out.spent_usd - spent)  # fmt: skip
@@ -328,7 +335,8 @@ async def optimize(
                 incumbent, current = it.prompt, it.step
                 out.best_prompt, out.best_val, out.best_step = it.prompt, it.val_score, it.step
             idle = 0 if best is not None else idle + 1
-            await notify("step", {"step": cycle, "phase": "cycle", "accepted": best is not None,
+            await notify("step", {"step": cycle, "cycle": cycle, "phase": "cycle",
+                                  "accepted": best is not None,
                                   "best_step": out.best_step, "best_val": out.best_val,
                                   "spent_usd": out.spent_usd})  # fmt: skip
         else:
@@ -342,13 +350,39 @@ async def optimize(
         None if cfg.max_cost_usd is None else max(0.0, cfg.max_cost_usd - search.spent_usd),
         None if cfg.max_calls is None else max(0, cfg.max_calls - search.calls),
     ))  # fmt: skip
+    now["cycle"] += 1
     await _score_test(out, splits, run, cfg, on_iteration)
     account()
-    await notify("step", {"step": cfg.max_cycles + 1, "phase": "test",
+    await notify("step", {"step": now["cycle"], "cycle": now["cycle"], "phase": "test",
                           **out.test.to_dict(), "best_step": out.best_step,
                           "val_test_gap": out.val_test_gap, "spent_usd": out.spent_usd,
                           "stopped": out.stopped})  # fmt: skip
     return out
+
+
+OUTPUT_EXCERPT = 500  # characters of an output a `trial` event carries
+
+
+async def _report(
+    notify: Notify,
+    result: Evaluation,
+    prompt: str,
+    *,
+    split: str,
+    step: int | None,
+    cycle: int,
+    spent: float,
+) -> None:
+    """One evaluation as events: a `trial` per case, then its `scoring` (a job sends the
+    trials with the scoring in one write)."""
+    where = {"cycle": cycle, "step": step, "split": split}
+    for c in result.cases:
+        await notify("trial", {**where, "case_id": c.case_id, "score": c.mean,
+                               "passed": all(c.passed), "reason": c.reason,
+                               "output": c.output[:OUTPUT_EXCERPT]})  # fmt: skip
+    await notify("scoring", {**where, "prompt_id": prompt_id(prompt), "mean": result.mean_score,
+                             "n": len(result.cases), "cost_usd": result.cost_usd,
+                             "run_id": result.run_id, "spent_usd": spent})  # fmt: skip
 
 
 def _reason(exc: Exception) -> str:
@@ -399,8 +433,12 @@ async def _score_test(
 ) -> None:
     """Score the seed and the winner on test: per-prompt intervals and the paired gain."""
     try:
-        seed = await run(out.seed_prompt, splits.test)
-        best = seed if out.best_step == 0 else await run(out.best_prompt, splits.test)
+        seed = await run(out.seed_prompt, splits.test, split="test", step=0)
+        best = (
+            seed
+            if out.best_step == 0
+            else await run(out.best_prompt, splits.test, split="test", step=out.best_step)
+        )
     except (_Stopped, BudgetExhausted) as exc:
         out.stopped += f"; test scoring stopped: {_reason(exc)}"
         return

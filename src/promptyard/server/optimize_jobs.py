@@ -2,8 +2,8 @@
 iterations rows in the store, its outcome the job's summary.
 
 A resume runs the same manifest again: every evaluation and proposer reply is in the
-response cache, so nothing paid is repeated, and events the log already holds are not
-emitted twice (each has a key: its type, step and phase).
+response cache, so nothing paid is repeated, and the events the log already holds are not
+emitted twice.
 """
 
 from __future__ import annotations
@@ -62,22 +62,28 @@ def loop_settings(options: dict[str, Any] | None, budgets: dict[str, Any] | None
         raise ConfigError(str(exc), field="options") from None
 
 
-def event_key(kind: str, payload: dict[str, Any]) -> tuple[Any, ...]:
-    return (kind, payload.get("phase"), payload.get("step"))
+LOOP_EVENTS = frozenset({"step", "proposal", "trial", "scoring"})
 
 
 async def run_optimize_job(ctx: JobContext, job: OptimizeJob) -> dict[str, Any]:
     from promptyard.library import optimize_async
 
-    stored = await ctx.stored_events()
-    seen = {event_key(e.type, e.payload or {}) for e in stored}
+    # The loop is deterministic for a seed and a resumed run answers from the cache, so it
+    # notifies the same events in the same order: the first `skip` are already in the log.
+    skip = sum(1 for e in await ctx.stored_events() if e.type in LOOP_EVENTS)
+    trials: list[tuple[str, dict[str, Any], int]] = []
 
     async def notify(kind: str, payload: dict[str, Any]) -> None:
-        key = event_key(kind, payload)
-        if key in seen:  # a resume replays what the log already holds: do not repeat it
+        nonlocal skip
+        if skip:
+            skip -= 1
             return
-        seen.add(key)
-        await ctx.emit(kind, payload, step_index=int(payload.get("step") or 0))
+        event = (kind, payload, int(payload.get("cycle") or 0))
+        if kind == "trial":  # held until their evaluation's `scoring`: one write for all
+            trials.append(event)
+            return
+        await ctx.emit_many([*trials, event])
+        trials.clear()
 
     outcome = await optimize_async(
         job.config, optimizer=job.optimizer, hyperparameters=job.hyperparameters,
