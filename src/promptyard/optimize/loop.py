@@ -113,6 +113,16 @@ class Outcome:
         return self.test.best
 
     @property
+    def diff(self) -> str:
+        """The winner against the seed, as a unified diff ("" when the seed won)."""
+        import difflib
+
+        lines = difflib.unified_diff(self.seed_prompt.splitlines(keepends=True),
+                                     self.best_prompt.splitlines(keepends=True),
+                                     "seed", f"step {self.best_step}")  # fmt: skip
+        return "".join(lines)
+
+    @property
     def val_test_gap(self) -> float:
         """How much the winner's validation score overstates its test score."""
         return self.best_val - self.best_test
@@ -123,6 +133,7 @@ class Outcome:
             "seed_prompt": self.seed_prompt,
             "best_prompt": self.best_prompt,
             "best_step": self.best_step,
+            "diff": self.diff,
             "seed_test": self.seed_test,
             "best_test": self.best_test,
             "best_val": self.best_val,

@@ -94,6 +94,8 @@ def test_a_real_gain_is_accepted_and_reported_on_test() -> None:
     assert out.test.diff_interval[0] > 0  # the paired gain's interval excludes 0
     assert out.iterations[0].test_score == 0.0 and out.iterations[1].test_score == out.test.best
     assert out.stopped == "1 cycles done"
+    assert "-Answer {{q}}" in out.diff and "+A good answer to {{q}}" in out.diff
+    assert out.to_dict()["diff"] == out.diff
 
 
 def test_the_optimizer_sees_train_only() -> None:
