@@ -162,3 +162,4 @@ def test_resume_after_kill_gives_the_same_result_without_repeating_calls(
     assert calls_before_kill + calls_after <= calls_uninterrupted + in_flight
     # The log reads as the uninterrupted job's: the same events in the same order, none twice.
     assert shape(events) == shape(reference_events)
+

@@ -339,3 +339,10 @@ def test_a_full_queue_answers_429(tmp_path: Path, stub_server: StubServer) -> No
         assert third.status_code == 429 and "queue is full" in third.json()["detail"]
         assert wait_finished(s, first)["job"]["status"] == "succeeded"
         assert wait_finished(s, second)["job"]["status"] == "succeeded"
+
+
+def test_errors_do_not_say_where_the_database_is(tmp_path: Path) -> None:
+    with running_server(tmp_path) as server:
+        resp = httpx.get(f"{server.api}/runs/nosuchrun")
+        assert resp.status_code == 404 and "no run matches 'nosuchrun'" in resp.json()["detail"]
+        assert str(tmp_path) not in resp.text and "sqlite" not in resp.text

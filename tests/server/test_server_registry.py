@@ -90,6 +90,12 @@ def test_datasets_rows_upload_and_derive(server: ServerProcess, tmp_path: Path) 
     uploaded = httpx.get(f"{api}/datasets/uploaded/rows").json()["items"]
     assert uploaded[0]["vars"] == {"question": "hello"}
     assert uploaded[0]["assert"] == [{"type": "contains", "value": "hello"}]
+    broken = tmp_path / "broken.csv"
+    broken.write_text("question,__split\nfine,train\nodd,holdout\n")
+    with broken.open("rb") as fh:
+        refused = httpx.post(f"{api}/datasets/upload", data={"name": "broken"},
+                             files={"file": ("my cases.csv", fh, "text/csv")})  # fmt: skip
+    assert refused.status_code == 400 and "my cases.csv" in refused.text, refused.text
     with csv.open("rb") as fh:
         wrong = httpx.post(f"{api}/datasets/upload", files={"file": ("cases.xlsx", fh)},
                            data={"name": "x"})  # fmt: skip

@@ -55,15 +55,15 @@ def install(app: FastAPI) -> None:
         status = status_for(exc)
         if status == 500:
             return _bug(request, exc)
-        body: dict[str, Any] = {"detail": str(exc)}
+        body: dict[str, Any] = {"detail": _without_location(request, str(exc))}
         rows = getattr(exc, "errors", None)
         if isinstance(rows, list):
             body["errors"] = rows
         return JSONResponse(body, status)
 
     @app.exception_handler(ValueError)
-    async def value_error(_: Request, exc: ValueError) -> JSONResponse:
-        body: dict[str, Any] = {"detail": str(exc)}
+    async def value_error(request: Request, exc: ValueError) -> JSONResponse:
+        body: dict[str, Any] = {"detail": _without_location(request, str(exc))}
         rows = getattr(exc, "errors", None)
         if isinstance(rows, list):
             body["errors"] = rows
@@ -72,6 +72,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:
         return _bug(request, exc)
+
+
+def _without_location(request: Request, message: str) -> str:
+    """Store errors name their database for the CLI's user; a client of the server must not
+    learn where the server keeps its data."""
+    store = getattr(request.app.state, "store", None)
+    where = getattr(store, "where", None) if store is not None else None
+    return message.replace(where, "the database") if where else message
 
 
 def _bug(request: Request, exc: BaseException) -> JSONResponse:

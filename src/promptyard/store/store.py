@@ -78,6 +78,11 @@ class Store:
         self._build_statements(engine.dialect.name)
         self._w = RawWriter(engine)
 
+    @property
+    def where(self) -> str:
+        """The database, as error messages name it (password hidden)."""
+        return self._where
+
     @classmethod
     def open(cls, url: str) -> Store:
         """Open (creating if needed) the database at `url` and migrate it to the newest schema.

@@ -81,7 +81,8 @@ async def upload_dataset(
         raise HTTPException(400, f"upload a {', '.join(UPLOAD_TYPES)} file, not {filename!r}")
     data = await file.read()
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "upload" + ext)
+        # Under the sender's own file name (a basename, in a fresh folder): row errors name it.
+        path = os.path.join(tmp, filename)
         with open(path, "wb") as fh:
             fh.write(data)
         rows = await asyncio.to_thread(read_rows, path, display_name=filename)

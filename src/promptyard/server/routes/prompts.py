@@ -1,5 +1,5 @@
 """Prompts: versions (immutable, numbered, content-hashed), labels (deploy = move a label),
-tags and groups, and diffs between versions."""
+tags and groups, diffs between versions, and the runs of a prompt's versions."""
 
 from __future__ import annotations
 
@@ -128,14 +128,38 @@ def diff_versions(
     registry = _registry(request)
     old = registry.get_prompt_version(name, a, project=project)
     new = registry.get_prompt_version(name, b, project=project)
+    # Lines without their endings, joined with "\n": a last line without a newline must not
+    # run into the next diff line ("-old+new").
     lines = difflib.unified_diff(
-        _text(old.template).splitlines(keepends=True),
-        _text(new.template).splitlines(keepends=True),
+        _text(old.template).splitlines(),
+        _text(new.template).splitlines(),
         fromfile=f"{name}@{a}",
         tofile=f"{name}@{b}",
+        lineterm="",
     )
     config_changed = (old.config or {}) != (new.config or {})
-    return {"a": a, "b": b, "diff": "".join(lines), "config_changed": config_changed}
+    diff = "\n".join(lines)
+    return {"a": a, "b": b, "diff": diff + "\n" if diff else "", "config_changed": config_changed}
+
+
+@router.get("/prompts/{name}/runs", operation_id="list_prompt_runs", dependencies=[Read])
+def list_runs(
+    name: str,
+    request: Request,
+    project: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+) -> dict[str, Any]:
+    """The runs of this prompt's versions (jobs that ran `name`, `name@N` or `name:label`),
+    newest first, each with the prompt's pass rate and cost in it: its history."""
+    from promptyard.store.prompt_runs import PromptRunStore
+
+    store = request.app.state.store
+    store.registry.get_prompt(name, project=project)  # 404 for an unknown prompt
+    items, total = PromptRunStore(store.engine).list(name, project=project, limit=limit,
+                                                     offset=offset)  # fmt: skip
+    return {"items": [r.to_dict() for r in items], "total": total, "limit": limit,
+            "offset": offset}  # fmt: skip
 
 
 def _text(template: Any) -> str:
