@@ -49,7 +49,8 @@ class Settings:
     patience: int = 2  # cycles without an accepted candidate before stopping
     target_score: float | None = None  # stop once the incumbent's validation score reaches it
     metric: Metric = "score"  # "score" (paired bootstrap) or "pass" (McNemar)
-    alpha: float = 0.05
+    alpha: float = 0.05  # a run's chance of accepting noise (see `correction`)
+    correction: str = "spending"  # "spending": alpha split over cycles and candidates; "none"
     min_improvement: float = 0.0
     max_cost_usd: float | None = None  # task + judge + proposer, checked before every call
     max_calls: int | None = None
@@ -65,6 +66,7 @@ class Settings:
                   ("candidates_per_cycle", self.candidates_per_cycle >= 1),
                   ("stability_samples", self.stability_samples >= 1),
                   ("alpha", 0 < self.alpha < 1),
+                  ("correction", self.correction in ("spending", "none")),
                   ("flakiness_threshold", 0 <= self.flakiness_threshold <= 0.5)]  # fmt: skip
         for name, ok in checks:
             if not ok:
@@ -326,7 +328,7 @@ async def optimize(
                 step = len(out.iterations)
                 cand_train = await run(prompt, splits.train, split="train", step=step)
                 cand_val = await run(prompt, splits.val, val_repeat, split="val", step=step)
-                decision = _decide(cfg, val, cand_val)
+                decision = _decide(cfg, val, cand_val, test_alpha(cfg, cycle, len(proposals)))
                 it = Iteration(step, prompt, current, cand_train.mean_score,
                                cand_val.mean_score, decision, False,
                                cost_usd=proposal_cost + out.spent_usd - spent)  # fmt: skip
@@ -400,7 +402,18 @@ def _reason(exc: Exception) -> str:
     return exc.reason if isinstance(exc, _Stopped) else str(exc)
 
 
-def _decide(cfg: Settings, incumbent: Evaluation, candidate: Evaluation) -> Decision:
+def test_alpha(cfg: Settings, cycle: int, candidates: int) -> float:
+    """The level each candidate is tested at. With "spending" (the default), cycle c gets
+    alpha / 2^c shared by its k candidates (alpha / (2^c k) each): the levels of a whole run
+    sum to less than alpha, so a run accepts pure noise with probability at most alpha, however
+    many cycles and candidates it tries. With "none", every test runs at alpha (each decision
+    errs at most alpha, but a run with many decisions is likely to accept noise once)."""
+    if cfg.correction == "none":
+        return cfg.alpha
+    return cfg.alpha / (2**cycle * max(1, candidates))
+
+
+def _decide(cfg: Settings, incumbent: Evaluation, candidate: Evaluation, alpha: float) -> Decision:
     inc, cand = incumbent.samples(cfg.metric), candidate.samples(cfg.metric)
     exclude: set[str] = set()
     if cfg.stability_samples > 1 and cfg.exclude_flaky:
@@ -408,7 +421,7 @@ def _decide(cfg: Settings, incumbent: Evaluation, candidate: Evaluation) -> Deci
         exclude = flaky(verdicts_inc, threshold=cfg.flakiness_threshold) | flaky(
             verdicts_cand, threshold=cfg.flakiness_threshold
         )
-    return decide(inc, cand, metric=cfg.metric, alpha=cfg.alpha,
+    return decide(inc, cand, metric=cfg.metric, alpha=alpha,
                   min_improvement=cfg.min_improvement, seed=cfg.seed,
                   exclude=frozenset(exclude))  # fmt: skip
 

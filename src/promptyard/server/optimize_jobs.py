@@ -18,7 +18,7 @@ from promptyard.settings import Settings
 # The loop's settings a request may set in `options` (budgets come in `budgets`).
 OPTIONS = ("max_cycles", "candidates_per_cycle", "patience", "target_score", "metric", "alpha",
            "min_improvement", "stability_samples", "flakiness_threshold", "exclude_flaky",
-           "seed", "ratios", "train_split_ratio")  # fmt: skip
+           "seed", "ratios", "train_split_ratio", "correction")  # fmt: skip
 BUDGETS = ("max_cost_usd", "max_calls", "max_seconds")
 
 
