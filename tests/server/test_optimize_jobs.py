@@ -163,3 +163,42 @@ def test_resume_after_kill_gives_the_same_result_without_repeating_calls(
     # The log reads as the uninterrupted job's: the same events in the same order, none twice.
     assert shape(events) == shape(reference_events)
 
+
+
+def test_registry_prompt_profiles_and_a_project_without_a_folder(
+    tmp_path: Path, stub_server: StubServer
+) -> None:
+    """Everything by reference: the prompt and dataset in the registry under a project that
+    has no folder, the target and the proposer as profile names."""
+    install(stub_server, signal=True, seed=0)
+    task = make_task(60, seed=0)
+    rows = [{"vars": t["vars"], "assert": t["assert"]} for t in task["tests"]]
+    project = "registry-only"
+    with running_server(tmp_path, env=ENV) as server:
+        api = server.api
+        for name, model in (("task", "task-model"), ("proposer", "proposer-model")):
+            entry = provider(stub_server, model)
+            made = httpx.post(f"{api}/profiles", json={"name": name, "project": project,
+                                                       "provider_id": entry["id"],
+                                                       "config": entry["config"]})  # fmt: skip
+            assert made.status_code == 201, made.text
+        prompt = {"name": "code-word", "project": project, "template": task["prompts"][0]}
+        assert httpx.post(f"{api}/prompts", json=prompt).status_code == 201
+        data = {"name": "cases", "project": project, "rows": rows}
+        assert httpx.post(f"{api}/datasets", json=data).status_code == 201
+        job_id = submit(server, {"project": project, "prompt": "code-word", "dataset": "cases",
+                                 "model": "task", "proposer_model": "proposer",
+                                 "options": {"max_cycles": 1}})  # fmt: skip
+        opt = wait(server, job_id)
+        assert opt["job"]["status"] == "succeeded", opt
+        models = {r["body"].get("model") for r in stub_server.requests}
+        assert {"task-model", "proposer-model"} <= models  # both profiles were called
+        steps = httpx.get(f"{api}/jobs/{job_id}", params={"type": ["step"]}).json()["events"]
+        assert steps and {e["type"] for e in steps} == {"step"}
+        later = httpx.get(f"{api}/jobs/{job_id}",
+                          params={"after": steps[0]["seq"], "limit": 3}).json()["events"]
+        assert [e["seq"] for e in later] == [steps[0]["seq"] + i for i in (1, 2, 3)]
+        bad = {"project": project, "prompt": "code-word", "dataset": "cases", "model": "task",
+               "proposer_model": "nosuchprofile"}
+        resp = httpx.post(f"{api}/optimize", json=bad)
+        assert resp.status_code == 400 and "proposer_model" in resp.text

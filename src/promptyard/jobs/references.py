@@ -32,7 +32,7 @@ def config_from_registry(registry: Any, body: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "description": body.description or f"{label} on {body.dataset or 'inline vars'}",
         "prompts": [prompt],
-        "providers": [_provider(registry, p, body.project) for p in body.providers],
+        "providers": [provider_entry(registry, p, body.project) for p in body.providers],
         "tests": tests,
     }
     if version.config:
@@ -57,7 +57,9 @@ def _test(row: Any, inject: dict[str, Any]) -> dict[str, Any]:
     return test
 
 
-def _provider(registry: Any, ref: str | dict[str, Any], project: str | None) -> Any:
+def provider_entry(
+    registry: Any, ref: str | dict[str, Any], project: str | None, field: str = "providers"
+) -> Any:
     """A profile name becomes its provider entry; anything else is a provider id or entry."""
     if isinstance(ref, dict):
         return ref
@@ -66,7 +68,7 @@ def _provider(registry: Any, ref: str | dict[str, Any], project: str | None) -> 
             profile = registry.get_profile(ref, project=project)
         except PromptyardError:
             raise ConfigError(f"{ref!r} is neither a provider id (provider:model) nor a profile",
-                              field="providers") from None  # fmt: skip
+                              field=field) from None  # fmt: skip
         entry: dict[str, Any] = {"id": profile.provider_id, "config": dict(profile.config)}
         if profile.label:
             entry["label"] = profile.label

@@ -410,7 +410,7 @@ def test_alpha(cfg: Settings, cycle: int, candidates: int) -> float:
     errs at most alpha, but a run with many decisions is likely to accept noise once)."""
     if cfg.correction == "none":
         return cfg.alpha
-    return cfg.alpha / (2**cycle * max(1, candidates))
+    return cfg.alpha / (2.0**cycle * max(1, candidates))
 
 
 def _decide(cfg: Settings, incumbent: Evaluation, candidate: Evaluation, alpha: float) -> Decision:

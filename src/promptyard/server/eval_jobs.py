@@ -128,6 +128,19 @@ async def run_eval_job(ctx: JobContext, job: EvalJob) -> dict[str, Any]:
     return summary
 
 
+def job_base_dir(root: str, project: str | None, *, from_registry: bool) -> str | None:
+    """Where a job's files are: its project's folder. A job built from registry references
+    reads no files, so a project that lives only in the registry (no folder) is fine."""
+    if project is None:
+        return None
+    try:
+        return project_dir(root, project)
+    except ConfigError:
+        if from_registry:
+            return None
+        raise
+
+
 def project_dir(root: str, project: str) -> str:
     """The folder of a project under the projects root (no escaping it)."""
     full = Path(root, project).resolve()

@@ -35,13 +35,12 @@ async def start_run(
 
 async def _start(request: Request, kind: str, body: JobRequest, caller: Caller) -> dict[str, str]:
     from promptyard.jobs.references import config_from_registry
-    from promptyard.server.eval_jobs import EvalJob, check_file_refs, project_dir, run_eval_job
+    from promptyard.server.eval_jobs import EvalJob, check_file_refs, job_base_dir, run_eval_job
 
     state = request.app.state
     settings = state.settings
-    base_dir = None
-    if body.project is not None:
-        base_dir = await asyncio.to_thread(project_dir, state.projects_root, body.project)
+    base_dir = await asyncio.to_thread(job_base_dir, state.projects_root, body.project,
+                                       from_registry=body.config is None)  # fmt: skip
     if body.config is not None:
         if body.prompt or body.dataset or body.providers:
             raise HTTPException(400, "give either `config` or registry references, not both")
@@ -156,10 +155,20 @@ def list_jobs(
 
 @router.get("/jobs/{job_id}", operation_id="get_job", response_model=JobDetail,
             dependencies=[Depends(require("read"))])  # fmt: skip
-def get_job(job_id: str, request: Request) -> dict[str, Any]:
+def get_job(
+    job_id: str,
+    request: Request,
+    after: Annotated[int, Query(ge=0, le=MAX_INT, description="events after this seq")] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    type: Annotated[list[str] | None, Query(description="only events of these types")] = None,
+) -> dict[str, Any]:
+    """The job, its manifest and summary, and its events (all, or after a seq, of some
+    types, at most `limit`: an optimization logs thousands)."""
     store = request.app.state.store.jobs
     job = store.get_job(job_id)
-    events = [e.to_dict() for e in store.events(job_id)]
+    wanted = set(type or ())
+    events = [e.to_dict() for e in store.events(job_id, after=after)
+              if not wanted or e.type in wanted][:limit]  # fmt: skip
     data = job.to_dict()
     return {"job": data, "manifest": data.get("manifest") or {}, "events": events,
             "summary": data.get("summary")}  # fmt: skip

@@ -43,8 +43,9 @@ async def start_optimize(
 ) -> dict[str, str]:
     """Improve one prompt (docs/optimize.md). Steps, proposals and the test report are the
     job's events; iterations are stored as they are decided."""
+    from promptyard.jobs.references import provider_entry
     from promptyard.optimize.registry import get_optimizer
-    from promptyard.server.eval_jobs import check_file_refs, project_dir
+    from promptyard.server.eval_jobs import check_file_refs, job_base_dir
     from promptyard.server.optimize_jobs import OptimizeJob, loop_settings, run_optimize_job
     from promptyard.server.routes.jobs import _validate
 
@@ -54,12 +55,14 @@ async def start_optimize(
     budgets = body.budgets.model_dump(exclude_none=True) if body.budgets else {}
     loop_settings(body.options, budgets)
     proposer = body.proposer_model if body.proposer_model is not None else body.proposer
+    if proposer is not None:  # a profile name becomes its provider entry, as `model` does
+        proposer = await asyncio.to_thread(provider_entry, state.store.registry, proposer,
+                                           body.project, "proposer_model")  # fmt: skip
     if info.needs_proposer and proposer is None:
         raise HTTPException(400, f"the {info.name} optimizer needs `proposer_model` "
                                  "(a provider id or profile)")  # fmt: skip
-    base_dir = None
-    if body.project is not None:
-        base_dir = await asyncio.to_thread(project_dir, state.projects_root, body.project)
+    base_dir = await asyncio.to_thread(job_base_dir, state.projects_root, body.project,
+                                       from_registry=body.config is None)  # fmt: skip
     config = body.config
     if config is None:
         config = await asyncio.to_thread(_registry_config, state.store.registry, body)
