@@ -1,11 +1,12 @@
-"""Runs: list, get, their trials, reports in every format, and paired comparison."""
+"""Runs: list, get, their trials, the results matrix, reports in every format, and paired
+comparison."""
 
 from __future__ import annotations
 
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from promptyard_client.models import Page, Run
 
@@ -25,6 +26,8 @@ REPORTS = {
     "junit": ("junit", "application/xml", "xml"),
 }
 ReportFormat = Literal["html", "json", "jsonl", "csv", "markdown", "md", "junit"]
+# ?sort= of the matrix: a key, descending with a leading "-"
+MatrixSort = Literal["case", "-case", "score", "-score", "cost", "-cost", "latency", "-latency"]
 
 
 @router.get("/runs", operation_id="list_runs", response_model=Page[Run])
@@ -68,6 +71,58 @@ def list_trials(
             items.append(trial_to_promptfoo(trial, index))
         total += 1
     return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/runs/{run_id}/matrix", operation_id="run_matrix")
+def matrix(
+    run_id: str,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    status: Literal["pass", "fail", "error"] | None = None,
+    assertion: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    sort: MatrixSort = "case",
+    column: Annotated[int | None, Query(ge=0, le=10_000)] = None,
+) -> dict[str, Any]:
+    """One page of the results matrix: cases as rows, prompt x provider as columns (with
+    their summary stats), each cell a trial with a preview of its output. A row matches when
+    any of its trials has the `status`, failed the `assertion` (a type) and contains `q`."""
+    from promptyard.store.matrix import MatrixQuery, MatrixStore
+
+    store = request.app.state.store
+    run = store.get_run(run_id)
+    query = MatrixQuery(status=status, assertion=assertion or None, text=q or None,
+                        sort=sort.lstrip("-"), descending=sort.startswith("-"), column=column,
+                        limit=limit, offset=offset)  # fmt: skip
+    return MatrixStore(store.engine).page(run, query).to_dict()
+
+
+@router.get("/runs/{run_id}/assertions", operation_id="run_assertions")
+def assertions(run_id: str, request: Request) -> list[dict[str, Any]]:
+    """The run's assertion types, each with its number of verdicts and of failures."""
+    from promptyard.store.matrix import MatrixStore
+
+    store = request.app.state.store
+    return MatrixStore(store.engine).assertions(store.get_run(run_id).id)
+
+
+@router.get("/runs/{run_id}/trials/{index}", operation_id="get_run_trial")
+def get_trial(
+    run_id: str, request: Request, index: Annotated[int, Path(ge=0, le=MAX_INT)]
+) -> dict[str, Any]:
+    """One whole trial: the /trials item (promptfoo's shape: rendered prompt, output, every
+    assertion's verdict and reason) plus its index, status, KPIs and the raw response."""
+    from promptyard.reports.common import status as trial_status
+    from promptyard.reports.export import trial_to_promptfoo
+    from promptyard.store.matrix import MatrixStore
+
+    store = request.app.state.store
+    run = store.get_run(run_id)
+    trial = MatrixStore(store.engine).trial(run.id, index)
+    body = trial_to_promptfoo(trial, {p["id"]: i for i, p in enumerate(run.prompts)})
+    body.update(index=trial.index, status=trial_status(trial), kpis=trial.kpis, raw=trial.raw)
+    return body
 
 
 @router.get("/runs/{run_id}/report", operation_id="run_report")
