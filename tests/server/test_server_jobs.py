@@ -346,3 +346,12 @@ def test_errors_do_not_say_where_the_database_is(tmp_path: Path) -> None:
         resp = httpx.get(f"{server.api}/runs/nosuchrun")
         assert resp.status_code == 404 and "no run matches 'nosuchrun'" in resp.json()["detail"]
         assert str(tmp_path) not in resp.text and "sqlite" not in resp.text
+
+
+def test_run_lists_leave_out_the_config(server: ServerProcess) -> None:
+    job_id = start(server, eval_config(n=2))
+    run_id = wait_finished(server, job_id)["job"]["run_id"]
+    items = httpx.get(f"{server.api}/runs").json()["items"]
+    listed = next(r for r in items if r["id"] == run_id)
+    assert "config" not in listed and listed["trial_count"] == 2
+    assert httpx.get(f"{server.api}/runs/{run_id}").json()["config"]["prompts"]
