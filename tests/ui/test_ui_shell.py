@@ -59,7 +59,7 @@ def test_login_with_a_token(browser: Browser, tmp_path: Path) -> None:
             assert "refused" in ui.page.inner_text("#banner")
             ui.page.fill("#token", secret)
             ui.page.click("button[type=submit]")
-            ui.page.wait_for_url("**/jobs")
+            ui.page.wait_for_url(f"{server.url}/jobs")  # not "**/jobs": /login?next=/jobs matches
             stored = ui.page.evaluate("localStorage.getItem('promptyard.token')")
             assert stored == secret
             ui.assert_clean()

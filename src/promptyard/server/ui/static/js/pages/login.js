@@ -3,6 +3,9 @@ import { guarded, showBanner } from "../dom.js";
 
 const form = document.getElementById("login");
 const next = pageData().query.next || "/";
+// The button is enabled only now that submitting is handled here: a click before this module
+// ran must not submit the form natively (the token would travel in a request).
+form.querySelector("button[type=submit]").disabled = false;
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
