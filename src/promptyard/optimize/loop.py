@@ -18,13 +18,13 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from promptyard.core.hashing import content_hash
 from promptyard.core.plan import case_id
 from promptyard.core.stats import bootstrap_mean_interval, paired_bootstrap
-from promptyard.core.types import Completion, CompletionRequest, TestCase
+from promptyard.core.types import TestCase
 from promptyard.engine.budget import Budget
 from promptyard.errors import ConfigError
 from promptyard.optimize.acceptance import Decision, Metric, decide, flaky
@@ -37,9 +37,20 @@ from promptyard.optimize.base import (
     Iteration,
     Optimizer,
 )
+from promptyard.optimize.context import BudgetedChat, Context
+from promptyard.optimize.outcome import Outcome, TestReport, iteration_dict
 from promptyard.optimize.splits import Splits, assign_splits
 
-__all__ = ["CaseResult", "Evaluation", "Iteration", "Outcome", "Settings", "optimize"]
+__all__ = [
+    "CaseResult",
+    "Evaluation",
+    "Iteration",
+    "Outcome",
+    "Settings",
+    "TestReport",
+    "iteration_dict",
+    "optimize",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,90 +84,6 @@ class Settings:
                 raise ConfigError(f"out of range: {getattr(self, name)!r}", field=name)
 
 
-@dataclass(slots=True)
-class TestReport:
-    """Seed and winner on the test split: means with intervals, and the paired difference."""
-
-    seed: float = math.nan
-    best: float = math.nan
-    seed_interval: tuple[float, float] = (math.nan, math.nan)
-    best_interval: tuple[float, float] = (math.nan, math.nan)
-    diff_interval: tuple[float, float] = (math.nan, math.nan)
-    n: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "best": self.best, "seed_interval": list(self.seed_interval),
-                "best_interval": list(self.best_interval),
-                "diff": self.best - self.seed, "diff_interval": list(self.diff_interval),
-                "n": self.n}  # fmt: skip
-
-
-@dataclass(slots=True)
-class Outcome:
-    seed_prompt: str
-    best_prompt: str
-    iterations: list[Iteration] = field(default_factory=list)
-    best_step: int = 0
-    test: TestReport = field(default_factory=TestReport)
-    best_val: float = math.nan
-    spent_usd: float = 0.0
-    calls: int = 0
-    stopped: str = ""
-    preflight: dict[str, Any] = field(default_factory=dict)
-    splits: dict[str, int] = field(default_factory=dict)
-    optimization_id: str = ""  # where its iterations are stored
-
-    @property
-    def seed_test(self) -> float:
-        return self.test.seed
-
-    @property
-    def best_test(self) -> float:
-        return self.test.best
-
-    @property
-    def diff(self) -> str:
-        """The winner against the seed, as a unified diff ("" when the seed won)."""
-        import difflib
-
-        lines = difflib.unified_diff(self.seed_prompt.splitlines(keepends=True),
-                                     self.best_prompt.splitlines(keepends=True),
-                                     "seed", f"step {self.best_step}")  # fmt: skip
-        return "".join(lines)
-
-    @property
-    def val_test_gap(self) -> float:
-        """How much the winner's validation score overstates its test score."""
-        return self.best_val - self.best_test
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "optimization_id": self.optimization_id,
-            "seed_prompt": self.seed_prompt,
-            "best_prompt": self.best_prompt,
-            "best_step": self.best_step,
-            "diff": self.diff,
-            "seed_test": self.seed_test,
-            "best_test": self.best_test,
-            "best_val": self.best_val,
-            "val_test_gap": self.val_test_gap,
-            "test": self.test.to_dict(),
-            "spent_usd": self.spent_usd,
-            "calls": self.calls,
-            "stopped": self.stopped,
-            "preflight": self.preflight,
-            "splits": self.splits,
-            "iterations": [iteration_dict(i) for i in self.iterations],
-        }
-
-
-def iteration_dict(i: Iteration) -> dict[str, Any]:
-    return {"step": i.step, "prompt": i.prompt, "parent": i.parent,
-            "train_score": i.train_score, "val_score": i.val_score, "test_score": i.test_score,
-            "accepted": i.accepted, "cost_usd": i.cost_usd,
-            "decision": None if i.decision is None else i.decision.to_dict()}  # fmt: skip
-
-
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
 OnIteration = Callable[[Iteration], Awaitable[None]]
 # (prompt, number of task calls) -> estimated USD, for the pre-flight and the test reserve
@@ -171,60 +98,6 @@ class _Stopped(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class _BudgetedChat:
-    """The proposer model behind the optimization's budget: each call reserves first (at 0:
-    the proposer's price is not estimated ahead) and settles at what it cost."""
-
-    def __init__(self, model: ChatModel, phase: Callable[[], Budget]) -> None:
-        self.id = model.id
-        self._model = model
-        self._phase = phase
-        self.spent_usd = 0.0
-
-    async def complete(self, request: CompletionRequest) -> Completion:
-        budget = self._phase()
-        reservation = budget.try_reserve(0.0)
-        if reservation is None:
-            raise BudgetExhausted(f"budget exhausted: {budget.exhausted_reason}")
-        cost: float | None = 0.0
-        try:
-            completion = await self._model.complete(request)
-            cost = completion.cost
-        finally:
-            budget.settle(reservation, cost)
-        self.spent_usd += cost or 0.0
-        return completion
-
-
-@dataclass(slots=True)
-class _Context:
-    """The ProposeContext the loop hands an optimizer."""
-
-    incumbent: str
-    train: Evaluation
-    history: Sequence[Iteration]
-    cases: Sequence[TestCase]
-    case_ids: Sequence[str]
-    rng: random.Random
-    chat: ChatModel | None
-    _evaluate: Callable[[str, Sequence[int]], Awaitable[Evaluation]]
-    _index: dict[str, int]
-
-    async def evaluate(self, prompt: str, case_ids: Sequence[str] | None = None) -> Evaluation:
-        if case_ids is None:
-            return await self._evaluate(prompt, list(self._index.values()))
-        missing = [c for c in case_ids if c not in self._index]
-        if missing:
-            raise ValueError(f"not train cases: {', '.join(missing[:5])}")
-        return await self._evaluate(prompt, [self._index[c] for c in case_ids])
-
-    def require_chat(self, optimizer: str) -> ChatModel:
-        if self.chat is None:
-            raise ConfigError(f"the {optimizer} optimizer needs a proposer model",
-                              field="proposer_model")  # fmt: skip
-        return self.chat
 
 
 async def optimize(
@@ -257,7 +130,7 @@ async def optimize(
         None if cfg.max_seconds is None else time.monotonic() + cfg.max_seconds,
     )
     phases = [search]  # the search, then the test scoring on what is left
-    proposer_chat = None if chat is None else _BudgetedChat(chat, lambda: phases[-1])
+    proposer_chat = None if chat is None else BudgetedChat(chat, lambda: phases[-1])
 
     def account() -> None:
         out.spent_usd = sum(b.spent_usd for b in phases)
@@ -312,7 +185,7 @@ async def optimize(
                 raise _Stopped("cancelled")
             now["cycle"] = cycle
             before = out.spent_usd
-            ctx = _Context(incumbent, train, tuple(out.iterations), train_cases, train_ids,
+            ctx = Context(incumbent, train, tuple(out.iterations), train_cases, train_ids,
                            random.Random(f"{cfg.seed}:{cycle}"), proposer_chat,
                            lambda p, w: run(p, w, split="train", step=None), index)  # fmt: skip
             tried = {i.prompt for i in out.iterations}  # a repeat would only re-spend
