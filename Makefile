@@ -31,6 +31,15 @@ $(DEVSTAMP): $(STAMP)
 	    echo "      will skip, and fail under CI=true. Install it as root: apt-get install chromium"; \
 	  fi; \
 	fi
+	@# The UI's JavaScript modules are unit-tested with node's own runner (tests/js).
+	@if ! command -v node >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's nodejs for the JavaScript module tests (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs; \
+	  else \
+	    echo "NOTE: node is missing: tests/ui/test_js_modules.py will skip, and fail under CI=true."; \
+	  fi; \
+	fi
 	touch $(DEVSTAMP)
 
 # Evaluate the bundled example offline and print the results tables: the templates through
