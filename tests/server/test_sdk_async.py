@@ -20,13 +20,13 @@ from bench.stub_server import StubServer
 from promptyard_client import (
     AsyncClient,
     AuthenticationError,
-    Client,
     ConflictError,
     JobEvent,
     JobTimeoutError,
     NotFoundError,
     ValidationError,
 )
+from tests.server.sdktools import stop_leftover_jobs, unique
 
 SLOW = {"max_concurrency": 1, "cache": False}
 
@@ -49,10 +49,6 @@ def stub_config(stub: StubServer, cases: int) -> dict[str, Any]:
             "tests": [{"vars": {"q": f"{tag}-{i}"}} for i in range(cases)]}  # fmt: skip
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with running_server(tmp_path_factory.mktemp("sdk-async")) as proc:
@@ -68,12 +64,7 @@ async def client(server: ServerProcess) -> AsyncIterator[AsyncClient]:
 @pytest.fixture(autouse=True)
 def _no_job_left(server: ServerProcess) -> Iterator[None]:
     yield
-    with Client(server.url) as c:
-        for status in ("queued", "running"):
-            for job in c.list_jobs(status=status).items:
-                with contextlib.suppress(ConflictError):
-                    c.cancel_job(job.id)
-                c.wait_for_job(job.id, timeout=60, poll_interval=0.1)
+    stop_leftover_jobs(server.url)
 
 
 async def collect(client: AsyncClient, job_id: str, after: int = 0) -> list[JobEvent]:

@@ -8,7 +8,6 @@ winner), and otherwise answers a no-better variant (rejected on validation).
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import re
 import time
@@ -26,6 +25,7 @@ from promptyard_client import (
     NotFoundError,
     ValidationError,
 )
+from tests.server.sdktools import stop_leftover_jobs, unique
 
 PROPOSER = "sdk-proposer"
 _CURRENT = re.compile(r"<current>\n(.*?)\n</current>", re.DOTALL)
@@ -46,16 +46,7 @@ def client(server: ServerProcess) -> Iterator[Client]:
 @pytest.fixture(autouse=True)
 def _no_job_left(server: ServerProcess) -> Iterator[None]:
     yield
-    with Client(server.url) as c:
-        for status in ("queued", "running"):
-            for job in c.list_jobs(status=status).items:
-                with contextlib.suppress(ConflictError):
-                    c.cancel_job(job.id)
-                c.wait_for_job(job.id, timeout=60, poll_interval=0.1)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+    stop_leftover_jobs(server.url)
 
 
 def install_proposer(stub: StubServer) -> dict[str, Any]:

@@ -7,7 +7,6 @@ the database is shared by the module.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -33,6 +32,7 @@ from promptyard_client import (
     ValidationError,
 )
 from promptyard_client.models import JobDetail
+from tests.server.sdktools import stop_leftover_jobs, unique
 
 SLOW = {"max_concurrency": 1, "cache": False}
 
@@ -60,10 +60,6 @@ def stub_config(stub: StubServer, cases: int) -> dict[str, Any]:
     }
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with running_server(tmp_path_factory.mktemp("sdk-sync")) as proc:
@@ -79,12 +75,7 @@ def client(server: ServerProcess) -> Iterator[Client]:
 @pytest.fixture(autouse=True)
 def _no_job_left(server: ServerProcess) -> Iterator[None]:
     yield
-    with Client(server.url) as c:
-        for status in ("queued", "running"):
-            for job in c.list_jobs(status=status).items:
-                with contextlib.suppress(ConflictError):
-                    c.cancel_job(job.id)
-                c.wait_for_job(job.id, timeout=60, poll_interval=0.1)
+    stop_leftover_jobs(server.url)
 
 
 def seqs(events: list[JobEvent]) -> list[int]:

@@ -51,14 +51,22 @@ class InstructOptimizer:
         return out
 
 
-async def rewrite(ctx: ProposeContext, attempt: int = 0) -> str | None:
-    """One rewrite of the incumbent by the proposer model, or None when its reply is unusable
-    (no text, or it drops a template variable). `attempt` makes repeated asks distinct
-    requests (the sample index: distinct cache entries)."""
-    model = ctx.require_chat("instruct")
+async def rewrite(
+    ctx: ProposeContext,
+    attempt: int = 0,
+    *,
+    current: str | None = None,
+    optimizer: str = "instruct",
+) -> str | None:
+    """One rewrite of the incumbent (or of `current`, e.g. its instruction without demos) by
+    the proposer model, or None when its reply is unusable (no text, or it drops a template
+    variable). `attempt` makes repeated asks distinct requests (the sample index: distinct
+    cache entries)."""
+    model = ctx.require_chat(optimizer)
+    current = ctx.incumbent if current is None else current
     failures = [c.reason for c in ctx.train.cases if c.reason][:MAX_FAILURES]
     rejected = [i.prompt for i in ctx.history if not i.accepted][-3:]
-    lines = [f"<current>\n{ctx.incumbent}\n</current>",
+    lines = [f"<current>\n{current}\n</current>",
              f"Training score: {ctx.train.mean_score:.3f}"]  # fmt: skip
     if failures:
         lines.append("Failures:\n" + "\n".join(f"- {f}" for f in failures))
@@ -73,7 +81,7 @@ async def rewrite(ctx: ProposeContext, attempt: int = 0) -> str | None:
         CompletionRequest(prompt=messages[-1]["content"], messages=messages, sample=attempt)
     )
     candidate = extract_prompt(completion.output)
-    if candidate is None or not keeps_variables(ctx.incumbent, candidate):
+    if candidate is None or not keeps_variables(current, candidate):
         return None
     return candidate
 

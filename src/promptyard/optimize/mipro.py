@@ -9,18 +9,13 @@ score are re-scored on the whole train split and returned best first.
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptyard.core.types import TestCase
 from promptyard.optimize import instruct
 from promptyard.optimize.base import (
     BudgetExhausted,
-    ChatModel,
-    Evaluation,
-    Iteration,
     OptimizerInfo,
     Param,
     ProposeContext,
@@ -71,27 +66,6 @@ class _Combo:
         return sum(self.scores) / len(self.scores)
 
 
-@dataclass(slots=True)
-class _InstructionView:
-    """The context as `instruct.rewrite` should see it: the incumbent without its demos, so
-    the proposer rewrites the instruction and not the examples."""
-
-    incumbent: str
-    train: Evaluation
-    history: Sequence[Iteration]
-    cases: Sequence[TestCase]
-    case_ids: Sequence[str]
-    rng: random.Random
-    chat: ChatModel | None
-    _ctx: ProposeContext
-
-    async def evaluate(self, prompt: str, case_ids: Sequence[str] | None = None) -> Evaluation:
-        return await self._ctx.evaluate(prompt, case_ids)
-
-    def require_chat(self, optimizer: str) -> ChatModel:
-        return self._ctx.require_chat(optimizer)
-
-
 class MiproOptimizer:
     name = "mipro"
 
@@ -122,12 +96,10 @@ class MiproOptimizer:
         return await self._rescore(ctx, combos)
 
     async def _instructions(self, ctx: ProposeContext) -> list[str]:
-        base = strip_demos(ctx.incumbent)
-        view = _InstructionView(base, ctx.train, ctx.history, ctx.cases, ctx.case_ids, ctx.rng,
-                               ctx.chat, ctx)  # fmt: skip
+        base = strip_demos(ctx.incumbent)  # the proposer rewrites the instruction, not the demos
         out = [base]
         for attempt in range(self.num_instructions - 1):
-            rewritten = await instruct.rewrite(view, attempt)
+            rewritten = await instruct.rewrite(ctx, attempt, current=base, optimizer="mipro")
             if rewritten is not None and strip_demos(rewritten) not in out:
                 out.append(strip_demos(rewritten))
         return out

@@ -37,6 +37,8 @@ from promptyard.store.writes import RawWriter
 if TYPE_CHECKING:
     from promptyard.store.iterations import IterationStore
     from promptyard.store.jobs import JobStore
+    from promptyard.store.matrix import MatrixStore
+    from promptyard.store.prompt_runs import PromptRunStore
     from promptyard.store.registry import RegistryStore
     from promptyard.store.tokens import TokenStore
 
@@ -129,6 +131,20 @@ class Store:
         from promptyard.store.jobs import JobStore
 
         return JobStore(self.engine)
+
+    @cached_property
+    def matrix(self) -> MatrixStore:
+        """A run's results as pages of case rows (the UI's matrix)."""
+        from promptyard.store.matrix import MatrixStore
+
+        return MatrixStore(self.engine)
+
+    @cached_property
+    def prompt_runs(self) -> PromptRunStore:
+        """The runs of a registry prompt's versions."""
+        from promptyard.store.prompt_runs import PromptRunStore
+
+        return PromptRunStore(self.engine)
 
     @cached_property
     def iterations(self) -> IterationStore:

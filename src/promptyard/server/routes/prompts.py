@@ -152,12 +152,9 @@ def list_runs(
 ) -> dict[str, Any]:
     """The runs of this prompt's versions (jobs that ran `name`, `name@N` or `name:label`),
     newest first, each with the prompt's pass rate and cost in it: its history."""
-    from promptyard.store.prompt_runs import PromptRunStore
-
     store = request.app.state.store
     store.registry.get_prompt(name, project=project)  # 404 for an unknown prompt
-    items, total = PromptRunStore(store.engine).list(name, project=project, limit=limit,
-                                                     offset=offset)  # fmt: skip
+    items, total = store.prompt_runs.list(name, project=project, limit=limit, offset=offset)
     return {"items": [r.to_dict() for r in items], "total": total, "limit": limit,
             "offset": offset}  # fmt: skip
 

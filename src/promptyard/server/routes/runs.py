@@ -90,23 +90,23 @@ def matrix(
     """One page of the results matrix: cases as rows, prompt x provider as columns (with
     their summary stats), each cell a trial with a preview of its output. A row matches when
     any of its trials has the `status`, failed the `assertion` (a type) and contains `q`."""
-    from promptyard.store.matrix import MatrixQuery, MatrixStore
+    from promptyard.store.matrix import MatrixQuery
 
     store = request.app.state.store
     run = store.get_run(run_id)
     query = MatrixQuery(status=status, assertion=assertion or None, text=q or None,
                         sort=sort.lstrip("-"), descending=sort.startswith("-"), column=column,
                         limit=limit, offset=offset)  # fmt: skip
-    return MatrixStore(store.engine).page(run, query).to_dict()
+    page: dict[str, Any] = store.matrix.page(run, query).to_dict()
+    return page
 
 
 @router.get("/runs/{run_id}/assertions", operation_id="run_assertions")
 def assertions(run_id: str, request: Request) -> list[dict[str, Any]]:
     """The run's assertion types, each with its number of verdicts and of failures."""
-    from promptyard.store.matrix import MatrixStore
-
     store = request.app.state.store
-    return MatrixStore(store.engine).assertions(store.get_run(run_id).id)
+    counts: list[dict[str, Any]] = store.matrix.assertions(store.get_run(run_id).id)
+    return counts
 
 
 @router.get("/runs/{run_id}/trials/{index}", operation_id="get_run_trial")
@@ -117,11 +117,10 @@ def get_trial(
     assertion's verdict and reason) plus its index, status, KPIs and the raw response."""
     from promptyard.reports.common import status as trial_status
     from promptyard.reports.export import trial_to_promptfoo
-    from promptyard.store.matrix import MatrixStore
 
     store = request.app.state.store
     run = store.get_run(run_id)
-    trial = MatrixStore(store.engine).trial(run.id, index)
+    trial = store.matrix.trial(run.id, index)
     body = trial_to_promptfoo(trial, {p["id"]: i for i, p in enumerate(run.prompts)})
     body.update(index=trial.index, status=trial_status(trial), kpis=trial.kpis, raw=trial.raw)
     return body
