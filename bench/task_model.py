@@ -51,10 +51,11 @@ In a test (the `stub_server` fixture is reset before each test, which removes th
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,3 +295,19 @@ def install(
     stub.add_model(task_model, task)
     stub.add_model(proposer_model, proposer)
     return task, proposer
+
+
+def please_proposer() -> Callable[[dict[str, Any]], str]:
+    """A stub responder for tests whose task is `echo` and whose cases need "please": the
+    first rewrite prepends "Please" (a real gain), later ones add a numbered variant (none)."""
+    variants = itertools.count(1)
+
+    def reply(body: dict[str, Any]) -> str:
+        match = _CURRENT.search(body["messages"][-1]["content"])
+        assert match is not None, body
+        current = match.group(1)
+        if "please" not in current.lower():
+            return f"<prompt>Please {current}</prompt>"
+        return f"<prompt>{current} (variant {next(variants)})</prompt>"
+
+    return reply

@@ -8,15 +8,14 @@ it prepends "Please" when the prompt lacks it, else answers a no-better variant.
 
 from __future__ import annotations
 
-import itertools
 import re
 import signal
 import subprocess
 import time
-from typing import Any
 
 import pytest
 from bench.stub_server import StubServer
+from bench.task_model import please_proposer
 from tests.e2e.clitools import Project, assert_clean_error, cli_command, cli_env, read_json
 
 from promptyard.store import Store
@@ -24,22 +23,11 @@ from promptyard.store import Store
 PROPOSER = "cli-proposer"
 SEED = "Answer: {{q}}"
 WINNER = "Please Answer: {{q}}"
-_CURRENT = re.compile(r"<current>\n(.*?)\n</current>", re.DOTALL)
 
 
 def install_proposer(stub: StubServer) -> dict[str, str]:
     """The scripted proposer on the stub; the environment that points `openai:` at it."""
-    variants = itertools.count(1)
-
-    def reply(body: dict[str, Any]) -> str:
-        match = _CURRENT.search(body["messages"][-1]["content"])
-        assert match is not None, body
-        current = match.group(1)
-        if "please" not in current.lower():
-            return f"<prompt>Please {current}</prompt>"
-        return f"<prompt>{current} (variant {next(variants)})</prompt>"
-
-    stub.add_model(PROPOSER, reply)
+    stub.add_model(PROPOSER, please_proposer())
     return {"OPENAI_BASE_URL": stub.base_url, "OPENAI_API_KEY": "sk-test"}
 
 

@@ -8,8 +8,6 @@ winner), and otherwise answers a no-better variant (rejected on validation).
 
 from __future__ import annotations
 
-import itertools
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ from typing import Any
 import pytest
 from bench.serverctl import ServerProcess, running_server
 from bench.stub_server import StubServer
+from bench.task_model import please_proposer
 from promptyard_client import (
     AsyncClient,
     Client,
@@ -28,7 +27,6 @@ from promptyard_client import (
 from tests.server.sdktools import stop_leftover_jobs, unique
 
 PROPOSER = "sdk-proposer"
-_CURRENT = re.compile(r"<current>\n(.*?)\n</current>", re.DOTALL)
 
 
 @pytest.fixture(scope="module")
@@ -51,17 +49,7 @@ def _no_job_left(server: ServerProcess) -> Iterator[None]:
 
 def install_proposer(stub: StubServer) -> dict[str, Any]:
     """The scripted proposer on the stub, and the provider entry that reaches it."""
-    variants = itertools.count(1)
-
-    def reply(body: dict[str, Any]) -> str:
-        match = _CURRENT.search(body["messages"][-1]["content"])
-        assert match is not None, body
-        current = match.group(1)
-        if "please" not in current.lower():
-            return f"<prompt>Please {current}</prompt>"
-        return f"<prompt>{current} (variant {next(variants)})</prompt>"
-
-    stub.add_model(PROPOSER, reply)
+    stub.add_model(PROPOSER, please_proposer())
     return {"id": f"openai:chat:{PROPOSER}",
             "config": {"apiBaseUrl": stub.base_url, "apiKey": "sk-test"}}  # fmt: skip
 
