@@ -7,6 +7,7 @@ import contextlib
 import functools
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +49,14 @@ def pg_schema_url(prefix: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextlib.contextmanager
+def backend_url(backend: str, tmp: Path, prefix: str) -> Iterator[str]:
+    """A database URL for a test parametrized over backends: a SQLite file in `tmp`, or a
+    fresh PostgreSQL schema named after `prefix` (skipped, saying why, when unreachable)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'server.db'}"
+        return
+    with pg_schema_url(prefix) as url:
+        yield url

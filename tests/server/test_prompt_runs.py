@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from bench.serverctl import ServerProcess, running_server
-from tests.pgtools import pg_schema_url
+from tests.pgtools import backend_url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -18,11 +18,7 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("prompt_runs")
-    if request.param == "sqlite":
-        with running_server(tmp) as s:
-            yield s
-        return
-    with pg_schema_url("prompt_runs") as url, running_server(tmp, db=url) as s:
+    with backend_url(request.param, tmp, "prompt_runs") as url, running_server(tmp, db=url) as s:
         yield s
 
 

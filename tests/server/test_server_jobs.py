@@ -12,17 +12,14 @@ import httpx
 import pytest
 from bench.serverctl import ServerProcess, running_server, start_server
 from bench.stub_server import StubServer
-from tests.pgtools import pg_schema_url
+from tests.pgtools import backend_url
 from tests.server.ssetools import read_stream
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The server's database: a SQLite file, and PostgreSQL where one is reachable."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'server.db'}"
-        return
-    with pg_schema_url("server_jobs") as url:
+    with backend_url(request.param, tmp_path, "server_jobs") as url:
         yield url
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from bench.serverctl import ServerProcess, running_server
-from tests.pgtools import pg_schema_url
+from tests.pgtools import backend_url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -17,11 +17,10 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("registry")
-    if request.param == "sqlite":
-        with running_server(tmp) as s:
-            yield s
-        return
-    with pg_schema_url("server_registry") as url, running_server(tmp, db=url) as s:
+    with (
+        backend_url(request.param, tmp, "server_registry") as url,
+        running_server(tmp, db=url) as s,
+    ):
         yield s
 
 
