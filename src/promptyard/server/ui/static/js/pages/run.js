@@ -107,22 +107,13 @@ function renderCards(columns) {
   details.open = !window.matchMedia("(max-width: 640px)").matches;
   const title = $("summary-title");
   title.textContent = `Summary per prompt × provider (${columns.length})`;
-  Object.assign(title.style, { cursor: "pointer", margin: "0 0 8px", fontWeight: "600" });
   box.replaceChildren(...columns.map((col) => {
-    const dl = el("dl");
-    Object.assign(dl.style, { display: "grid", gridTemplateColumns: "auto 1fr", gap: "2px 10px",
-      margin: "6px 0 0", fontSize: "13px" });
+    const dl = el("dl", { class: "facts" });
     for (const [name, value] of M.cardFacts(col.stats)) {
-      const dd = el("dd", {}, value);
-      dd.style.margin = "0";
-      dd.style.whiteSpace = "nowrap";
-      const dt = el("dt", { class: "muted" }, name);
-      dt.style.whiteSpace = "nowrap";
-      dl.append(dt, dd);
+      dl.append(el("dt", { class: "muted" }, name), el("dd", {}, value));
     }
-    const head = el("div", { title: M.columnTitle(col) }, el("strong", {}, col.prompt_label),
-      el("span", { class: "muted" }, ` × ${col.provider_label}`));
-    head.style.overflowWrap = "anywhere";
+    const head = el("div", { title: M.columnTitle(col), class: "wrap" },
+      el("strong", {}, col.prompt_label), el("span", { class: "muted" }, ` × ${col.provider_label}`));
     return el("article", { class: "card", "aria-label": M.columnTitle(col) }, head,
       col.live ? el("div", { class: "muted" }, "counted so far (no summary yet)") : null, dl);
   }));
@@ -135,7 +126,6 @@ function renderExports(run) {
       type: "button", class: "secondary", "data-format": x.format,
       onclick: (e) => download(e.currentTarget, run, x),
     }, x.label)));
-  box.style.margin = "12px 0 0";
   box.hidden = false;
 }
 
@@ -338,10 +328,8 @@ function renderHead(columns) {
   const thead = $("matrix").tHead;
   const tr = el("tr", { "aria-rowindex": "1" }, el("th", { scope: "col" }, "Case"));
   for (const col of columns) {
-    const th = el("th", { scope: "col", title: M.columnTitle(col) },
+    const th = el("th", { scope: "col", title: M.columnTitle(col), class: "col-head" },
       el("div", {}, col.prompt_label), el("div", { class: "muted" }, col.provider_label));
-    th.style.minWidth = "11rem";
-    th.style.overflowWrap = "anywhere";
     tr.append(th);
   }
   thead.replaceChildren(tr);
@@ -350,13 +338,9 @@ function renderHead(columns) {
 function renderBody(answer) {
   const frag = document.createDocumentFragment();
   answer.rows.forEach((row, r) => {
-    const head = el("th", { scope: "row" },
+    const head = el("th", { scope: "row", class: "row-head" },
       el("div", {}, M.rowLabel(row, answer.repeated)),
       row.vars ? el("div", { class: "muted hide-narrow" }, row.vars) : null);
-    head.style.maxWidth = "16rem";
-    head.style.minWidth = "8rem";
-    head.style.overflowWrap = "anywhere";
-    head.style.fontWeight = "normal";
     const tr = el("tr", { "data-row": String(r), "aria-rowindex": String(state.offset + r + 2) }, head);
     row.cells.forEach((cell, c) => tr.append(renderCell(cell, r, c)));
     frag.append(tr);
@@ -371,17 +355,13 @@ function renderCell(cell, r, c) {
     role: "gridcell", tabindex: "-1", class: m.dim ? "other" : m.cls, "data-row": String(r),
     "data-col": String(c), "aria-label": m.dim ? `${m.label} (not matching the filter)` : m.label,
   });
-  td.style.minWidth = "11rem";
-  td.style.maxWidth = "28rem";
-  td.style.cursor = m.empty ? "default" : "pointer";
+  td.classList.add("cell");
+  if (!m.empty) td.classList.add("openable");
   if (m.empty) {
     td.append(el("span", { class: "muted" }, m.text));
     return td;
   }
   const preview = el("div", { class: "out" }, m.text);
-  preview.style.overflowWrap = "anywhere";
-  preview.style.whiteSpace = "pre-line";
-  preview.style.marginTop = "4px";
   td.append(
     el("span", { class: `tag ${m.status}` }, m.badge),
     el("span", {}, `score ${m.score}`),
@@ -457,9 +437,7 @@ async function openCell(r, c) {
 }
 
 function section(title, ...content) {
-  const h = el("h3", {}, title);
-  Object.assign(h.style, { fontSize: "15px", margin: "14px 0 6px" });
-  return el("section", {}, h, ...content);
+  return el("section", {}, el("h3", { class: "detail-head" }, title), ...content);
 }
 
 function asText(value) {
@@ -480,8 +458,6 @@ function trialView(t) {
   const asserts = M.assertionList(t.gradingResult);
   if (asserts.length) {
     const ul = el("ul", { class: "assertions" });
-    ul.style.listStyle = "none";
-    ul.style.paddingLeft = "0";
     for (const a of asserts) {
       const li = el("li", {},
         el("span", { class: a.pass ? "pass" : "fail" }, a.pass ? "✓ PASS " : "✗ FAIL "),
@@ -489,8 +465,7 @@ function trialView(t) {
         a.value !== null ? el("span", { class: "muted" }, ` ${truncate(asText(a.value), 200)}`) : null,
         ` (score ${typeof a.score === "number" ? a.score.toFixed(2) : "–"})`,
         a.reason ? el("div", {}, a.reason) : null);
-      li.style.marginLeft = `${a.depth * 1.25}rem`;
-      li.style.marginBottom = "6px";
+      li.style.marginLeft = `${a.depth * 1.25}rem`; // nesting depth: the one style set here
       ul.append(li);
     }
     out.push(section("Assertions", ul));
