@@ -25,7 +25,8 @@ from tests.pgtools import pg_schema_url
 from promptyard.core.types import Assertion, GradingResult, TokenUsage, TrialResult
 from promptyard.errors import StoreError
 from promptyard.store import Store, default_database_url, normalize_url
-from promptyard.store.schema import HEAD_REVISION, metadata
+from promptyard.store.common import HEAD_REVISION
+from promptyard.store.schema import metadata
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -53,6 +53,7 @@ from promptyard.scorers.js_worker import (
 __all__ = ["JsCallResult", "JsError", "JsSandbox"]
 
 _STARTUP_TIMEOUT_S = 60.0
+_GATHER_S = 0.002  # how long checks gather while the child is busy with earlier ones
 _MAX_ATTEMPTS = 3  # a request re-sent after this many crashes fails with the crash
 _STDERR_TAIL = 1 << 16
 
@@ -344,10 +345,15 @@ class JsSandbox:
         worker.outbuf += HEADER.pack(req.op, flags, req.id, len(req.payload))
         worker.outbuf += req.payload
         if not worker.writer_on and not worker.flush_scheduled and worker.loop is not None:
-            # One write per loop iteration carries every request queued in it: a write to
-            # the pipe costs ~60 µs, and a burst of answers queues many checks at once.
+            # One write carries every request queued until it: a write to the pipe costs
+            # ~60 µs here and wakes the child, which then pays per batch, not per call. An
+            # idle child gets the request at the end of this loop iteration; a busy one a
+            # little later, so that a burst of answers' checks goes out as one batch.
             worker.flush_scheduled = True
-            worker.loop.call_soon(self._flush, worker)
+            if worker.calls_pending > 1:
+                worker.loop.call_later(_GATHER_S, self._flush, worker)
+            else:
+                worker.loop.call_soon(self._flush, worker)
         if worker.watchdog is None and worker.loop is not None:
             self._arm(worker)
 

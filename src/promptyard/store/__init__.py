@@ -10,12 +10,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from promptyard.store.common import FINISH_STATUSES
 from promptyard.store.urls import default_database_url, normalize_url
 
 if TYPE_CHECKING:
-    from promptyard.store.store import FINISH_STATUSES, RunRecord, Store
+    from promptyard.store.store import RunRecord, Store
 
-_LAZY = {"FINISH_STATUSES", "RunRecord", "Store"}
+_LAZY = {"RunRecord", "Store"}
 
 __all__ = ["FINISH_STATUSES", "RunRecord", "Store", "default_database_url", "normalize_url"]
 

@@ -1,11 +1,13 @@
-"""Converting between TrialResult and table rows, and JSON encoding. Hot path: keep cheap."""
+"""Converting between TrialResult and table rows, JSON encoding, and the statements that write
+a batch of trials (for the full Store and the lean SQLite one alike). Hot path: keep cheap."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from promptyard.core.types import GradingResult, TokenUsage, TrialResult
 
@@ -101,6 +103,48 @@ def score_rows(t: TrialResult, clean: Any = None) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+@dataclass(slots=True)
+class TrialBatch:
+    """The rows one add_trials call writes, the same for every backend."""
+
+    keys: list[dict[str, Any]]  # {"run_id", "idx"}: the trials whose scores are replaced
+    rows: list[dict[str, Any]]
+    score_rows: list[dict[str, Any]]
+    run_ids: list[str]
+
+
+def trial_batch(trials: Sequence[TrialResult], clean: Any = None) -> TrialBatch:
+    """Rows for `trials`; the last of several trials with one (run, index) wins, since one
+    statement must not touch a row twice."""
+    latest = {(t.run_id, t.index): t for t in trials}
+    batch = list(latest.values())
+    return TrialBatch(
+        keys=[{"run_id": r, "idx": i} for r, i in latest],
+        rows=[trial_row(t, clean) for t in batch],
+        score_rows=[s for t in batch for s in score_rows(t, clean)],
+        run_ids=list(dict.fromkeys(r for r, _ in latest)),
+    )
+
+
+class TrialStatements(Protocol):
+    """The SQL of a trial write, in the driver's parameter style."""
+
+    delete_scores: str
+    upsert_trial: str
+    insert_score: str
+    reopen_count: str
+
+
+def write_trials(cur: Any, sql: TrialStatements, b: TrialBatch) -> None:
+    """Write a batch on a DBAPI cursor inside a write transaction: a trial written again
+    replaces that trial and its scores (not merged), and its run counts trials on read again."""
+    cur.executemany(sql.delete_scores, b.keys)
+    cur.executemany(sql.upsert_trial, b.rows)
+    if b.score_rows:
+        cur.executemany(sql.insert_score, b.score_rows)
+    cur.executemany(sql.reopen_count, [{"run_id": r} for r in b.run_ids])
 
 
 def trial_from_row(r: Any) -> TrialResult:

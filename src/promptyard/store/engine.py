@@ -10,14 +10,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from promptyard.store.codec import json_dumps
+from promptyard.store.common import configure_sqlite
 from promptyard.store.urls import normalize_url
 
 # A write transaction asks for this option: SQLite then takes the write lock at BEGIN
 # (BEGIN IMMEDIATE), so it waits on busy_timeout instead of failing with SQLITE_BUSY when a
 # read-then-write transaction loses a race to another writer.
 WRITE = {"promptyard_write": True}
-
-BUSY_TIMEOUT_MS = 10_000
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -43,36 +42,9 @@ def create_engine(url: str) -> sa.Engine:
 def _sqlite_events(engine: sa.Engine, *, wal: bool) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Turn off the sqlite3 module's own implicit BEGINs; "begin" below emits ours, which
-        # also makes DDL transactional (migrations are atomic).
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        if wal:
-            _set_wal(cur)
-        # NORMAL under WAL: a commit survives a process crash; only an OS crash or power
-        # loss may lose the last commits (the database is never corrupted).
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
+        configure_sqlite(dbapi_conn, wal=wal)  # "begin" below emits the BEGINs
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         write = conn.get_execution_options().get("promptyard_write")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def _set_wal(cur: Any) -> None:
-    """Switch a new file to WAL. SQLite does not apply the busy timeout to this change, so two
-    processes (or threads) opening a fresh file at once can see "database is locked": retry."""
-    import sqlite3
-    import time
-
-    for attempt in range(50):
-        try:
-            cur.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == 49:
-                raise
-            time.sleep(0.02)

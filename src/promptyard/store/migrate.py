@@ -12,8 +12,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from promptyard.errors import StoreError
+from promptyard.store.common import HEAD_REVISION
 from promptyard.store.engine import WRITE
-from promptyard.store.schema import HEAD_REVISION
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Arbitrary constant key for pg_advisory_xact_lock ("promptyd" in ASCII).

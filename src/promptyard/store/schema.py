@@ -20,10 +20,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-# The newest migration. Store.open compares the database against it to skip Alembic
-# (and its import) when the schema is already current.
-HEAD_REVISION = "0004_iterations"
-
 metadata = sa.MetaData()
 
 runs = sa.Table(

@@ -29,6 +29,7 @@ from sqlalchemy import bindparam, exc
 from promptyard.core.types import TrialResult
 from promptyard.errors import AmbiguousRunId, RunNotFound, StoreError
 from promptyard.store import codec
+from promptyard.store.common import FINISH_STATUSES
 from promptyard.store.engine import WRITE, create_engine
 from promptyard.store.migrate import upgrade
 from promptyard.store.schema import cache, runs, trials
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from promptyard.store.registry import RegistryStore
     from promptyard.store.tokens import TokenStore
 
-FINISH_STATUSES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 _CHUNK = 500  # keys per IN (...) list: far below every backend's parameter limit
 
 
@@ -259,23 +259,10 @@ class Store:
         """
         if not trials_:
             return
-        # Last write wins within a batch too (one statement must not touch a row twice).
-        latest = {(t.run_id, t.index): t for t in trials_}
-        batch = list(latest.values())
-        clean = self._clean
-        rows = [codec.trial_row(t, clean) for t in batch]
-        score_rows = [s for t in batch for s in codec.score_rows(t, clean)]
-        keys = [{"run_id": r, "idx": i} for r, i in latest]
-        run_ids = list(dict.fromkeys(r for r, _ in latest))
-        w = self._w
-        what = f"store {len(rows)} trial(s) of run {', '.join(run_ids)}"
-        with self._errors(what), w.transaction() as cur:
-            # Scores of a trial written again are replaced, not merged.
-            cur.executemany(w.delete_scores, keys)
-            cur.executemany(w.upsert_trial, rows)
-            if score_rows:
-                cur.executemany(w.insert_score, score_rows)
-            cur.executemany(w.reopen_count, [{"run_id": r} for r in run_ids])
+        b = codec.trial_batch(trials_, self._clean)
+        what = f"store {len(b.rows)} trial(s) of run {', '.join(b.run_ids)}"
+        with self._errors(what), self._w.transaction() as cur:
+            codec.write_trials(cur, self._w, b)
 
     def iter_trials(self, run_id: str, *, batch_size: int = 1000) -> Iterator[TrialResult]:
         """A run's trials ordered by index, read `batch_size` rows at a time.
