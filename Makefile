@@ -14,6 +14,9 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml clients/python/pyproject.toml
 	$(BIN)/pip install --quiet -e clients/python
 	$(BIN)/pip install --quiet -e .
+	@# Bytecode now, as a wheel install would: with PYTHONDONTWRITEBYTECODE set, every command
+	@# would otherwise compile the sources it imports again (~0.1 s per start).
+	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
 $(DEVSTAMP): $(STAMP)
