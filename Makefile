@@ -57,7 +57,8 @@ run: $(STAMP)
 test: $(DEVSTAMP)
 	$(BIN)/ruff check src tests bench clients
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	@# Both cores: a test file stays on one worker (its module fixtures and order intact).
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check src tests bench clients

@@ -99,8 +99,9 @@ def _print_spend_and_kpis(console: Console, summary: dict[str, Any]) -> None:
         )
     if summary.get("grading_errors"):
         console.print(
-            f"[yellow]{summary['grading_errors']} trial(s) with a scorer error[/yellow]"
-            " (an unreadable judge reply or a failed judge call: see the reasons below)"
+            f"[yellow]{summary['grading_errors']} trial(s) with an assertion that could not be"
+            " checked[/yellow] (code that threw, an unreadable judge reply or a failed judge"
+            " call: see the reasons below)"
         )
     kpi = summary.get("kpi")
     if kpi:
