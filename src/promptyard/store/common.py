@@ -13,6 +13,12 @@ HEAD_REVISION = "0004_iterations"
 
 FINISH_STATUSES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 
+
+def check_finish_status(status: str) -> None:
+    if status not in FINISH_STATUSES:
+        raise ValueError(f"finish_run: status {status!r} is not one of {sorted(FINISH_STATUSES)}")
+
+
 BUSY_TIMEOUT_MS = 10_000
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from promptyard.core.types import TrialResult
 from promptyard.errors import StoreError
 from promptyard.store import codec
-from promptyard.store.common import FINISH_STATUSES, HEAD_REVISION, configure_sqlite
+from promptyard.store.common import HEAD_REVISION, check_finish_status, configure_sqlite
 
 if TYPE_CHECKING:
     from promptyard.store.store import Store
@@ -163,10 +163,7 @@ class LiteStore:
     def finish_run(
         self, run_id: str, *, status: str, summary: dict[str, Any], finished_at: str
     ) -> None:
-        if status not in FINISH_STATUSES:
-            raise ValueError(
-                f"finish_run: status {status!r} is not one of {sorted(FINISH_STATUSES)}"
-            )
+        check_finish_status(status)
         params = {
             "rid": run_id,
             "status": status,

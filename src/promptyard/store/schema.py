@@ -2,8 +2,9 @@
 
 The schema itself is created and upgraded only by the Alembic migrations in
 `store/migrations/versions/`; these objects mirror them for building statements, and
-tests/integration/test_store.py checks that the two agree. Change both together and bump
-HEAD_REVISION.
+tests/integration/test_store.py checks that the two agree. Change both together, bump
+HEAD_REVISION (store/common.py), and update the lean store's statements (store/lite.py; its
+test names any column they miss).
 
 Times are UTC ISO-8601 strings (they sort correctly and round-trip exactly); ids are UUID4
 strings. JSON columns use the portable JSON type: TEXT on SQLite, `json` (not `jsonb`) on

@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, exc
 from promptyard.core.types import TrialResult
 from promptyard.errors import AmbiguousRunId, RunNotFound, StoreError
 from promptyard.store import codec
-from promptyard.store.common import FINISH_STATUSES
+from promptyard.store.common import check_finish_status
 from promptyard.store.engine import WRITE, create_engine
 from promptyard.store.migrate import upgrade
 from promptyard.store.schema import cache, runs, trials
@@ -199,10 +199,7 @@ class Store:
         self, run_id: str, *, status: str, summary: dict[str, Any], finished_at: str
     ) -> None:
         """Close a run: final status, summary, finish time; fixes its trial count."""
-        if status not in FINISH_STATUSES:
-            raise ValueError(
-                f"finish_run: status {status!r} is not one of {sorted(FINISH_STATUSES)}"
-            )
+        check_finish_status(status)
         with self._errors(f"finish run {run_id}"), self._write() as conn:
             n = conn.execute(
                 self._finish_run,
