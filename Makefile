@@ -56,13 +56,14 @@ run: $(STAMP)
 # Lint, type-check and run the whole suite.
 test: $(DEVSTAMP)
 	$(BIN)/ruff check src tests bench clients
+	$(BIN)/ruff format --check src tests bench clients
 	$(BIN)/mypy
 	@# Both cores: a test file stays on one worker (its module fixtures and order intact).
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check src tests bench clients
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff format --check src tests bench clients
 
 typecheck: $(DEVSTAMP)
 	$(BIN)/mypy

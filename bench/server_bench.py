@@ -165,9 +165,11 @@ def main() -> None:
     for path, m in gets.items():
         print(f"  {path:<28} p50 {m['p50_ms']:7.1f} ms  p99 {m['p99_ms']:7.1f} ms  "
               f"{m['rps']:7.0f} req/s  errors {m['errors']}")  # fmt: skip
-    print(f"SSE fan-out: {fan['subscribers']} subscribers x {fan['events']} events: "
-          f"delivery p50 {fan['p50_ms']:.1f} ms, p99 {fan['p99_ms']:.1f} ms "
-          f"(target p99 < 50 ms); every event exactly once: {fan['every_event_once']}")
+    print(
+        f"SSE fan-out: {fan['subscribers']} subscribers x {fan['events']} events: "
+        f"delivery p50 {fan['p50_ms']:.1f} ms, p99 {fan['p99_ms']:.1f} ms "
+        f"(target p99 < 50 ms); every event exactly once: {fan['every_event_once']}"
+    )
 
 
 if __name__ == "__main__":

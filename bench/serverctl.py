@@ -65,9 +65,7 @@ def start_server(
     port = port or free_port()
     db = db or f"sqlite:///{tmp / 'server.db'}"
     log = tmp / f"server-{port}.log"
-    full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PROMPTYARD_", "PYTEST_"))
-    }
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMPTYARD_", "PYTEST_"))}
     full_env.update({"PYTHONPATH": str(REPO / "src"), "PYTHONUNBUFFERED": "1"})
     full_env.update(env or {})
     args = [sys.executable, "-m", "promptyard.cli", "serve", "--port", str(port), "--db", db]

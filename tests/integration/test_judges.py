@@ -153,8 +153,9 @@ def test_judge_provider_failure_is_recorded_and_run_goes_on(
     stub_server: StubServer, tmp_path: Path
 ) -> None:
     stub_server.script({"status": 400, "body": {"error": {"message": "bad judge request"}}})
-    config = cfg(stub_server, [{"type": "llm-rubric", "value": "x"}, {"type": "contains",
-                                                                        "value": "2+2"}])
+    config = cfg(
+        stub_server, [{"type": "llm-rubric", "value": "x"}, {"type": "contains", "value": "2+2"}]
+    )
     result = run(config, tmp_path)
     c = component(result)
     assert c.passed is False and c.error and "bad judge request" in c.error
@@ -311,9 +312,7 @@ def test_bad_metric_config_names_the_field(stub_server: StubServer, tmp_path: Pa
         run(config, tmp_path)
 
 
-def test_unsupported_model_type_is_refused_at_load(
-    stub_server: StubServer, tmp_path: Path
-) -> None:
+def test_unsupported_model_type_is_refused_at_load(stub_server: StubServer, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="classifier"):
         run(cfg(stub_server, [{"type": "classifier", "value": "x"}]), tmp_path)
 
@@ -459,7 +458,7 @@ def test_select_best_picks_one_output_per_case_and_sample(
     kinds = [c.assertion.type for c in loser.grading.component_results if c.assertion]
     assert kinds == ["contains", "select-best"]
     sent = stub_server.requests[0]["body"]["messages"][0]["content"]
-    assert 'the most formal answer' in sent and '<Text index="2">' in sent
+    assert "the most formal answer" in sent and '<Text index="2">' in sent
     # The comparison's spend is counted once per group.
     assert result.summary["judge_tokens"] == 240
     assert result.summary["passed"] == 2

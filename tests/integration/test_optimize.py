@@ -102,8 +102,11 @@ def test_kpis_are_the_objective_when_the_config_has_them(
     stub_server: StubServer, tmp_path: Path
 ) -> None:
     """Every case passes its assertion either way; only the KPI (short outputs) can improve."""
-    cfg = {**config(), "prompts": ["Please give an answer to this one: {{q}}"],
-           "kpis": [{"name": "short", "expression": "1 if output_length < 20 else 0"}]}
+    cfg = {
+        **config(),
+        "prompts": ["Please give an answer to this one: {{q}}"],
+        "kpis": [{"name": "short", "expression": "1 if output_length < 20 else 0"}],
+    }
     stub_server.script(reply("<prompt>Please: {{q}}</prompt>"))
     out = run(stub_server, tmp_path, cfg, options=Settings(max_cycles=1, patience=1))
     assert (out.iterations[0].val_score, out.iterations[1].val_score) == (0.0, 1.0)

@@ -31,12 +31,6 @@ TABLES = [
 ]
 
 
-
-
-
-
-
-
 @pytest.fixture
 def store(opened: Store) -> Store:
     with opened.engine.begin() as conn:

@@ -115,8 +115,13 @@ def test_catalog_iterations_best_and_save(tmp_path: Path, stub_server: StubServe
         assert indexes == sorted(indexes) and indexes[-1] == cycles + 1 and cycles >= 1
         first_val = next(e for e in events if e["type"] == "scoring"
                          and e["payload"]["split"] == "val")  # fmt: skip
-        trials_before = [e for e in events if e["type"] == "trial"
-                         and e["seq"] < first_val["seq"] and e["payload"]["split"] == "val"]
+        trials_before = [
+            e
+            for e in events
+            if e["type"] == "trial"
+            and e["seq"] < first_val["seq"]
+            and e["payload"]["split"] == "val"
+        ]
         assert len(trials_before) == first_val["payload"]["n"]  # each case, then its scoring
 
 
@@ -164,7 +169,6 @@ def test_resume_after_kill_gives_the_same_result_without_repeating_calls(
     assert shape(events) == shape(reference_events)
 
 
-
 def test_registry_prompt_profiles_and_a_project_without_a_folder(
     tmp_path: Path, stub_server: StubServer
 ) -> None:
@@ -195,10 +199,16 @@ def test_registry_prompt_profiles_and_a_project_without_a_folder(
         assert {"task-model", "proposer-model"} <= models  # both profiles were called
         steps = httpx.get(f"{api}/jobs/{job_id}", params={"type": ["step"]}).json()["events"]
         assert steps and {e["type"] for e in steps} == {"step"}
-        later = httpx.get(f"{api}/jobs/{job_id}",
-                          params={"after": steps[0]["seq"], "limit": 3}).json()["events"]
+        later = httpx.get(
+            f"{api}/jobs/{job_id}", params={"after": steps[0]["seq"], "limit": 3}
+        ).json()["events"]
         assert [e["seq"] for e in later] == [steps[0]["seq"] + i for i in (1, 2, 3)]
-        bad = {"project": project, "prompt": "code-word", "dataset": "cases", "model": "task",
-               "proposer_model": "nosuchprofile"}
+        bad = {
+            "project": project,
+            "prompt": "code-word",
+            "dataset": "cases",
+            "model": "task",
+            "proposer_model": "nosuchprofile",
+        }
         resp = httpx.post(f"{api}/optimize", json=bad)
         assert resp.status_code == 400 and "proposer_model" in resp.text

@@ -77,5 +77,7 @@ def test_cors_is_off_unless_configured(tmp_path: Path) -> None:
     with running_server(tmp_path / "b", env=env) as open_:
         resp = httpx.options(f"{open_.api}/jobs", headers=origin)
         assert resp.headers["access-control-allow-origin"] == "https://yard.example"
-        other = httpx.options(f"{open_.api}/jobs", headers={**origin, "Origin": "https://evil.example"})
+        other = httpx.options(
+            f"{open_.api}/jobs", headers={**origin, "Origin": "https://evil.example"}
+        )
         assert other.headers.get("access-control-allow-origin") != "https://evil.example"

@@ -23,8 +23,16 @@ def test_schemathesis_finds_no_server_errors(tmp_path: Path) -> None:
         api = server.api
         httpx.post(f"{api}/prompts", json={"name": "p", "template": "Hi {{x}}"}).raise_for_status()
         httpx.post(f"{api}/datasets", json={"name": "d", "rows": [{"vars": {"x": 1}}]})
-        job = httpx.post(f"{api}/evaluate", json={"config": {
-            "prompts": ["Hi {{x}}"], "providers": ["echo"], "tests": [{"vars": {"x": 1}}]}})
+        job = httpx.post(
+            f"{api}/evaluate",
+            json={
+                "config": {
+                    "prompts": ["Hi {{x}}"],
+                    "providers": ["echo"],
+                    "tests": [{"vars": {"x": 1}}],
+                }
+            },
+        )
         assert job.status_code == 202, job.text
         out = subprocess.run(
             [schemathesis, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",

@@ -167,9 +167,14 @@ def test_killed_server_marks_the_job_interrupted(
 def test_reports_in_every_format(server: ServerProcess) -> None:
     job_id = start(server, eval_config(n=2))
     run_id = wait_finished(server, job_id)["job"]["run_id"]
-    for fmt, media in [("html", "text/html"), ("json", "application/json"),
-                       ("csv", "text/csv"), ("markdown", "text/markdown"),
-                       ("junit", "application/xml"), ("jsonl", "application/x-ndjson")]:
+    for fmt, media in [
+        ("html", "text/html"),
+        ("json", "application/json"),
+        ("csv", "text/csv"),
+        ("markdown", "text/markdown"),
+        ("junit", "application/xml"),
+        ("jsonl", "application/x-ndjson"),
+    ]:
         resp = httpx.get(f"{server.api}/runs/{run_id}/report", params={"format": fmt})
         assert resp.status_code == 200, (fmt, resp.text)
         assert resp.headers["content-type"].startswith(media)
@@ -193,11 +198,26 @@ def test_optimize_job_streams_steps_and_proposals(
               "tests": [{"vars": {"q": f"q{i}"},
                          "assert": [{"type": "icontains", "value": "please"}]}
                         for i in range(30)]}  # fmt: skip
-    stub_server.script({"body": {
-        "id": "x", "object": "chat.completion", "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {
-            "role": "assistant", "content": "<prompt>Please answer: {{q}}</prompt>"}}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}})
+    stub_server.script(
+        {
+            "body": {
+                "id": "x",
+                "object": "chat.completion",
+                "model": "gpt-4o-mini",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {
+                            "role": "assistant",
+                            "content": "<prompt>Please answer: {{q}}</prompt>",
+                        },
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            }
+        }
+    )
     body = {"config": config, "proposer": stub_provider(stub_server),
             "options": {"max_cycles": 1, "patience": 1}}  # fmt: skip
     resp = httpx.post(f"{server.api}/optimize", json=body)
@@ -288,15 +308,21 @@ def test_interrupted_job_resumes_only_the_missing_trials(
 def test_inline_secrets_are_used_but_never_stored_or_returned(
     server: ServerProcess, stub_server: StubServer
 ) -> None:
-    provider = {"id": "openai:chat:gpt-4o-mini",
-                "config": {"apiBaseUrl": stub_server.base_url, "apiKey": "sk-very-secret-42"}}
+    provider = {
+        "id": "openai:chat:gpt-4o-mini",
+        "config": {"apiBaseUrl": stub_server.base_url, "apiKey": "sk-very-secret-42"},
+    }
     job_id = start(server, eval_config(provider, n=1))
     detail = wait_finished(server, job_id)
     assert detail["job"]["status"] == "succeeded"
     assert stub_server.requests[-1]["authorization"] == "Bearer sk-very-secret-42"  # used
     run_id = detail["job"]["run_id"]
-    for url in (f"{server.api}/jobs/{job_id}", f"{server.api}/jobs",
-                f"{server.api}/runs/{run_id}", f"{server.api}/runs/{run_id}/report"):
+    for url in (
+        f"{server.api}/jobs/{job_id}",
+        f"{server.api}/jobs",
+        f"{server.api}/runs/{run_id}",
+        f"{server.api}/runs/{run_id}/report",
+    ):
         assert "sk-very-secret-42" not in httpx.get(url).text, url
     if server.db.startswith("sqlite"):
         assert b"sk-very-secret-42" not in Path(server.db.removeprefix("sqlite:///")).read_bytes()

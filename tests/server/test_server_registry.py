@@ -33,11 +33,14 @@ def test_prompt_versions_labels_and_deployed_fetch(server: ServerProcess) -> Non
     assert created.json()["latest_version"] == 1 and created.json()["team"] == "support"
     assert httpx.post(f"{api}/prompts", json={"name": "support.triage",
                                               "template": "x"}).status_code == 409  # fmt: skip
-    v2 = httpx.post(f"{api}/prompts/support.triage/versions",
-                    json={"template": "Triage carefully: {{ticket}}", "message": "stricter"})
+    v2 = httpx.post(
+        f"{api}/prompts/support.triage/versions",
+        json={"template": "Triage carefully: {{ticket}}", "message": "stricter"},
+    )
     assert v2.status_code == 201 and v2.json()["version"] == 2
-    same = httpx.post(f"{api}/prompts/support.triage/versions",
-                      json={"template": "Triage carefully: {{ticket}}"})
+    same = httpx.post(
+        f"{api}/prompts/support.triage/versions", json={"template": "Triage carefully: {{ticket}}"}
+    )
     assert same.status_code == 200 and same.json()["version"] == 2  # unchanged content
     deploy = httpx.put(f"{api}/prompts/support.triage/labels/production", json={"version": 1})
     assert deploy.status_code == 200 and deploy.json()["labels"] == {"production": 1}
@@ -111,8 +114,14 @@ def test_profiles_refuse_secrets_and_catalog_lists_everything(server: ServerProc
     secret = httpx.post(f"{api}/profiles", json={"name": "leaky", "provider_id": "openai:gpt-4.1",
                                                  "config": {"apiKey": "sk-live-123"}})  # fmt: skip
     assert secret.status_code == 400 and "sk-live-123" not in secret.text
-    ok = httpx.post(f"{api}/profiles", json={"name": "fast", "provider_id": "openai:gpt-4.1-mini",
-                                             "config": {"api_key_env": "OPENAI_API_KEY"}})
+    ok = httpx.post(
+        f"{api}/profiles",
+        json={
+            "name": "fast",
+            "provider_id": "openai:gpt-4.1-mini",
+            "config": {"api_key_env": "OPENAI_API_KEY"},
+        },
+    )
     assert ok.status_code == 201, ok.text
     catalog = httpx.get(f"{api}/catalog").json()
     assert {"name": "fast", "provider_id": "openai:gpt-4.1-mini"} in [

@@ -458,9 +458,7 @@ class Judge:
         score = relevant / total if total else 0.0
         passed = score >= threshold - 1e-12
         op = ">=" if passed else "<"
-        return GradingResult(
-            passed, score, f"Context relevance {score:.2f} is {op} {threshold:g}"
-        )
+        return GradingResult(passed, score, f"Context relevance {score:.2f} is {op} {threshold:g}")
 
     async def _answer_relevance(
         self, assertion: Assertion, text: str, ctx: GradingContext, call: _Call
@@ -540,5 +538,3 @@ def _non_empty(text: str) -> str:
     if not text.strip():
         raise JudgeParseError("the reply is empty")
     return text.strip()
-
-

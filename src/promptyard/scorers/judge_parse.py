@@ -51,9 +51,11 @@ def _template_value(value: Any) -> Any:
 
 @lru_cache(maxsize=32)
 def packaged_prompt(name: str) -> JudgePrompt:
-    text = resources.files("promptyard.scorers").joinpath(
-        f"judge_prompts/{name}.{PROMPT_VERSION}.yaml"
-    ).read_text(encoding="utf-8")
+    text = (
+        resources.files("promptyard.scorers")
+        .joinpath(f"judge_prompts/{name}.{PROMPT_VERSION}.yaml")
+        .read_text(encoding="utf-8")
+    )
     return JudgePrompt(f"{name}@{PROMPT_VERSION}", _messages(yaml.safe_load(text), name))
 
 
