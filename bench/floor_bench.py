@@ -120,8 +120,9 @@ def main() -> None:
         n, c = args.requests, args.concurrency
         measure("raw", lambda: raw_client(host, int(port), path, n, c))
         measure("aiohttp", lambda: aiohttp_client(base_url + "/chat/completions", n, c))
-    ideal = -(-args.requests // args.concurrency) * args.latency_ms / 1000
-    print(f"no overhead at all: {ideal:.2f} s ({args.requests} / {args.concurrency} rounds)")
+    rounds = -(-args.requests // args.concurrency)
+    ideal = rounds * args.latency_ms / 1000
+    print(f"no overhead at all: {ideal:.2f} s ({rounds} rounds of {args.latency_ms} ms)")
 
 
 if __name__ == "__main__":
