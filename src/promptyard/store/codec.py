@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from promptyard.core.types import GradingResult, TokenUsage, TrialResult
@@ -126,6 +127,12 @@ def trial_batch(trials: Sequence[TrialResult], clean: Any = None) -> TrialBatch:
         score_rows=[s for t in batch for s in score_rows(t, clean)],
         run_ids=list(dict.fromkeys(r for r, _ in latest)),
     )
+
+
+def cache_rows(items: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Cache table rows for `items` (key -> value), stamped now."""
+    now = datetime.now(UTC).isoformat()
+    return [{"key": k, "value": json_dumps(v), "created_at": now} for k, v in items.items()]
 
 
 class TrialStatements(Protocol):

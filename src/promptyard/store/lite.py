@@ -17,7 +17,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from promptyard.core.types import TrialResult
@@ -190,11 +189,8 @@ class LiteStore:
     def cache_put_many(self, items: Mapping[str, dict[str, Any]]) -> None:
         if not items:
             return
-        now = datetime.now(UTC).isoformat()
-        dumps = codec.json_dumps
-        rows = [{"key": k, "value": dumps(v), "created_at": now} for k, v in items.items()]
         with self._write("write the cache") as cur:
-            cur.executemany(_Sql.cache_put, rows)
+            cur.executemany(_Sql.cache_put, codec.cache_rows(items))
 
     # -- a resume's reads: rare, through the full Store -------------------------------------
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -307,11 +306,8 @@ class Store:
         """Insert or replace cache entries."""
         if not items:
             return
-        now = _now()
-        dumps = codec.json_dumps
-        rows = [{"key": k, "value": dumps(v), "created_at": now} for k, v in items.items()]
         with self._errors("write the cache"), self._w.transaction() as cur:
-            cur.executemany(self._w.cache_put, rows)
+            cur.executemany(self._w.cache_put, codec.cache_rows(items))
 
     # -- internals ------------------------------------------------------------------------
 
@@ -384,7 +380,3 @@ def _why(e: Exception) -> str:
     """The driver's message without SQLAlchemy's SQL dump and background link."""
     orig = getattr(e, "orig", None)
     return str(orig if orig is not None else e).strip().splitlines()[0]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
