@@ -52,6 +52,10 @@ from promptyard.optimize.gepa_adapter import FIELD, _Search, _Silent
 from promptyard.optimize.loop import Settings
 from promptyard.optimize.splits import assign_splits
 from promptyard.settings import load_settings
+from promptyard.trust import TrustPolicy
+
+LOCAL_TRUST = TrustPolicy()  # the local user's policy
+
 
 # Our optimizers and their hyperparameters: the defaults, but instruct asks for 3 rewrites a
 # cycle (its default 1 leaves the cycle's other validation slots empty).
@@ -188,7 +192,7 @@ async def run_gepa_direct(
         per_call = meter.task_usd / max(1, meter.task_calls)
         return meter.total + 2 * len(test) * per_call >= budget
 
-    models = RunJudgeModels(load_settings(), spec.options, spec.base_dir)
+    models = RunJudgeModels(load_settings(), spec.options, spec.base_dir, trust=LOCAL_TRUST)
     try:
         chat = _MeteredChat(models.chat(proposer), meter)
         ctx = _Context(seed_prompt, list(spec.tests), ids, run)

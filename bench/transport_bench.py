@@ -16,6 +16,9 @@ import time
 from bench.eval_bench import stub_server
 from promptyard.core.types import CompletionRequest, EvalOptions, ProviderSpec
 from promptyard.providers import CallPolicy, create_provider
+from promptyard.trust import TrustPolicy
+
+LOCAL_TRUST = TrustPolicy()  # the local user's policy
 
 
 async def measure(
@@ -25,7 +28,7 @@ async def measure(
         id="openai:chat:stub-model",
         config={"apiBaseUrl": base_url, "apiKey": "bench-key", "transport": transport},
     )
-    provider = create_provider(spec)
+    provider = create_provider(spec, trust=LOCAL_TRUST)
     policy = CallPolicy.from_config(provider, spec.config, EvalOptions(max_concurrency=concurrency))
     request = CompletionRequest(prompt="hi", messages=[{"role": "user", "content": "hi"}])
     await policy.complete(request)  # warm up: imports, connection pool

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from promptyard.core.types import Completion, CompletionRequest, EvalOptions, ProviderSpec
 from promptyard.errors import ConfigError
 from promptyard.settings import Settings
+from promptyard.trust import TrustPolicy
 
 if TYPE_CHECKING:
     from promptyard.engine.budget import Budget
@@ -71,8 +72,10 @@ class RunJudgeModels:
         options: EvalOptions,
         base_dir: str,
         *,
+        trust: TrustPolicy,
         budget: Budget | None = None,
     ) -> None:
+        self._trust = trust  # judges, embedders and proposers are built under the run's policy
         self._budget = budget  # judge calls are counted in the run's budget
         self._settings = settings
         self._options = options
@@ -104,7 +107,7 @@ class RunJudgeModels:
             from promptyard.providers import create_provider
             from promptyard.providers.policy import CallPolicy
 
-            provider = create_provider(spec, base_dir=self._base_dir)
+            provider = create_provider(spec, base_dir=self._base_dir, trust=self._trust)
             policy = CallPolicy.from_config(provider, spec.config, self._options, where=spec.where)
             model = self._chat[key] = _PolicyModel(provider, policy, self._budget)
         return model
@@ -116,7 +119,9 @@ class RunJudgeModels:
         if embedder is None:
             from promptyard.providers.embeddings import create_embedder
 
-            embedder = self._embedders[key] = create_embedder(ref, base_dir=self._base_dir)
+            embedder = self._embedders[key] = create_embedder(
+                ref, base_dir=self._base_dir, trust=self._trust
+            )
         return embedder
 
     async def aclose(self) -> None:

@@ -19,6 +19,7 @@ from promptyard.engine.runner import EvalRunner, TrialSink
 from promptyard.errors import ConfigError
 from promptyard.judge_models import RunJudgeModels, StoreJudgeCache
 from promptyard.settings import Settings, load_settings
+from promptyard.trust import TrustPolicy
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -234,19 +235,22 @@ def load_spec(
     *,
     base_dir: str | Path | None = None,
     request: EvalRequest | None = None,
+    trust: TrustPolicy | None = None,
 ) -> EvalSpec:
-    """Load and validate a config (a path, a project directory, or a dict)."""
+    """Load and validate a config (a path, a project directory, or a dict). `trust` decides
+    what it may read (default: the local user's policy)."""
     from promptyard.project import find_config, load_config, load_config_dict
 
+    trust = trust or TrustPolicy.local()
     if isinstance(config, Mapping):
-        spec = load_config_dict(dict(config), base_dir=str(base_dir or Path.cwd()))
+        spec = load_config_dict(dict(config), base_dir=str(base_dir or Path.cwd()), trust=trust)
     else:
         path = Path(config)
         if path.is_dir():
             path = find_config(path)
         if not path.exists():
             raise ConfigError("config file not found", file=str(path))
-        spec = load_config(path)
+        spec = load_config(path, trust=trust)
     req = request or EvalRequest()
     options = spec.options
     if req.max_concurrency is not None:
@@ -273,19 +277,6 @@ def load_spec(
 
 
 _SCORING_KEYS = ("metrics", "kpis", "additional_kpis", "kpi_threshold")
-
-
-def check_python_allowed(spec: EvalSpec, settings: Settings) -> None:
-    """Python providers run user code in this process: refuse them where it is not allowed."""
-    if settings.allow_python:
-        return
-    for provider in spec.providers:
-        if provider.id.startswith(("python:", "file://")):
-            raise ConfigError(
-                "Python providers run code in this process, which this server does not allow"
-                " (PROMPTYARD_ALLOW_PYTHON)",
-                field=provider.where or None,
-            )
 
 
 def _load_kpis(spec: EvalSpec, req: EvalRequest) -> None:
@@ -316,23 +307,27 @@ async def evaluate_async(
     project: str | None = None,
     resume: bool = False,
     budget: Budget | None = None,
+    trust: TrustPolicy | None = None,
 ) -> EvalResult:
     """Evaluate a config and keep the run in the store. See `evaluate` for the arguments;
-    `budget` caps spend (checked before every task call; judge calls are counted in it)."""
+    `budget` caps spend (checked before every task call; judge calls are counted in it);
+    `trust` is what the config may reach (default: the local user's policy)."""
     from promptyard.providers import check_credentials, create_provider
     from promptyard.scorers import Grader
     from promptyard.store import default_database_url
 
     settings = settings or load_settings()
+    trust = trust or TrustPolicy.local(settings)
     if spec is None:
         if config is None:
             raise ValueError("give a config or a spec")
-        spec = load_spec(config, base_dir=base_dir, request=request)
+        spec = load_spec(config, base_dir=base_dir, request=request, trust=trust)
     if not settings.cache and (request is None or request.cache is None):
         spec.options.cache = False  # PROMPTYARD_CACHE=false, unless the caller says otherwise
     url = database_url or settings.database_url or default_database_url(spec.base_dir)
     store = _OpeningStore(url)
-    judge_models = RunJudgeModels(settings, spec.options, spec.base_dir, budget=budget)
+    judge_models = RunJudgeModels(settings, spec.options, spec.base_dir, trust=trust,
+                                  budget=budget)  # fmt: skip
 
     def make_judge() -> Judge:
         from promptyard.scorers.judge import Judge
@@ -342,7 +337,7 @@ async def evaluate_async(
 
     grader = Grader(
         base_dir=spec.base_dir,
-        allow_python=settings.allow_python,
+        allow_python=trust.allow_python,
         js_timeout_ms=settings.js_timeout_ms,
         js_max_memory_bytes=settings.js_max_memory_mb * 2**20,
         judge=make_judge,
@@ -355,7 +350,6 @@ async def evaluate_async(
             if id(assertion) not in validated:
                 validated.add(id(assertion))
                 grader.validate(assertion, test.options)
-    check_python_allowed(spec, settings)
     for provider_spec in spec.providers:
         check_credentials(provider_spec)
     if not url.startswith("sqlite"):
@@ -364,7 +358,7 @@ async def evaluate_async(
     try:
         # Inside the try: a bad second provider must not leak the first one's connections.
         for provider_spec in spec.providers:
-            providers.append(create_provider(provider_spec, base_dir=spec.base_dir))
+            providers.append(create_provider(provider_spec, base_dir=spec.base_dir, trust=trust))
         runner = EvalRunner(
             spec,
             providers=providers,
@@ -506,6 +500,7 @@ async def optimize_async(
     notify: Notify | None = None,
     cancel: asyncio.Event | None = None,
     optimization_id: str | None = None,
+    trust: TrustPolicy | None = None,
 ) -> Outcome:
     """Improve the config's one prompt with `optimizer` (see `optimizers()`): `proposer` (a
     provider id or {id, config}) is the model that writes candidates; a candidate is kept
@@ -526,7 +521,8 @@ async def optimize_async(
     from promptyard.store import Store, default_database_url
 
     settings = settings or load_settings()
-    spec = load_spec(config, base_dir=base_dir)
+    trust = trust or TrustPolicy.local(settings)
+    spec = load_spec(config, base_dir=base_dir, trust=trust)
     if len(spec.prompts) != 1 or spec.prompts[0].messages is not None:
         raise ConfigError("the optimizer improves one text prompt: give exactly one",
                           field="prompts")  # fmt: skip
@@ -535,13 +531,13 @@ async def optimize_async(
     if info.needs_proposer and proposer in (None, ""):
         raise ConfigError(f"the {optimizer} optimizer needs a proposer model (a provider id)",
                           field="proposer_model")  # fmt: skip
-    models = RunJudgeModels(settings, spec.options, spec.base_dir)
+    models = RunJudgeModels(settings, spec.options, spec.base_dir, trust=trust)
     if proposer not in (None, ""):
         models.check(proposer, "chat")
     url = database_url or settings.database_url or default_database_url(spec.base_dir)
     opt_id = optimization_id or str(uuid.uuid4())
     store = await asyncio.to_thread(Store.open, url)
-    task = create_provider(spec.providers[0], base_dir=spec.base_dir)
+    task = create_provider(spec.providers[0], base_dir=spec.base_dir, trust=trust)
     out_tokens = completion_tokens(spec.providers[0].config)
 
     def estimate(prompt: str, calls: int) -> float:
@@ -557,7 +553,7 @@ async def optimize_async(
         sub = dataclasses.replace(spec, prompts=[candidate], options=options,
                                   tests=[spec.tests[i] for i in which])  # fmt: skip
         result = await evaluate_async(spec=sub, database_url=url, settings=settings,
-                                      budget=budget, cancel=cancel)  # fmt: skip
+                                      budget=budget, cancel=cancel, trust=trust)  # fmt: skip
         stopped = str(result.summary.get("stopped_by") or "")
         if stopped.startswith("budget"):
             raise BudgetExhausted(stopped)

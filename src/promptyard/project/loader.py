@@ -24,6 +24,7 @@ from promptyard.project.providers import load_profiles, load_providers
 from promptyard.project.refs import resolve_refs
 from promptyard.project.source import Path, Source, suggest, type_name
 from promptyard.project.yamlio import load_structured
+from promptyard.trust import TrustPolicy
 
 _log = logging.getLogger(__name__)
 
@@ -89,7 +90,10 @@ def find_config(directory: str | os.PathLike[str]) -> FsPath:
 
 
 def load_config(
-    path: str | os.PathLike[str], *, overrides: dict[str, Any] | None = None
+    path: str | os.PathLike[str],
+    *,
+    overrides: dict[str, Any] | None = None,
+    trust: TrustPolicy | None = None,
 ) -> EvalSpec:
     """Load a config file (or the config in a directory) into a validated EvalSpec.
 
@@ -106,7 +110,8 @@ def load_config(
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config: {exc}", file=str(file)) from None
     data, lines = load_structured(text, file.name)
-    spec = _build(data, Source(file.name, lines), str(file.resolve().parent), overrides)
+    base_dir = str(file.resolve().parent)
+    spec = _build(data, Source(file.name, lines), base_dir, overrides, trust or TrustPolicy())
     spec.config_path = str(file.resolve())
     return spec
 
@@ -117,15 +122,20 @@ def load_config_dict(
     base_dir: str,
     source: str = "<config>",
     overrides: dict[str, Any] | None = None,
+    trust: TrustPolicy | None = None,
 ) -> EvalSpec:
     """Build an EvalSpec from already-parsed config data (e.g. an API request body).
 
     `file://` references resolve against `base_dir`; `source` names the data in messages.
     """
-    return _build(data, Source(source), os.path.abspath(base_dir), overrides)
+    return _build(
+        data, Source(source), os.path.abspath(base_dir), overrides, trust or TrustPolicy()
+    )
 
 
-def _build(data: Any, src: Source, base_dir: str, overrides: dict[str, Any] | None) -> EvalSpec:
+def _build(
+    data: Any, src: Source, base_dir: str, overrides: dict[str, Any] | None, trust: TrustPolicy
+) -> EvalSpec:
     if data is None:
         src.fail("the config is empty: it needs at least `prompts` and `providers`")
     if not isinstance(data, dict):
@@ -145,7 +155,7 @@ def _build(data: Any, src: Source, base_dir: str, overrides: dict[str, Any] | No
     env = data.get("env")
     if env is not None:
         src.expect(env, dict, "a mapping of names to values", ("env",))
-    ctx = LoadContext(base_dir=base_dir, config_name=src.name)
+    ctx = LoadContext(base_dir=base_dir, config_name=src.name, trust=trust)
     prompts = load_prompts(data.get("prompts"), ctx, src, ("prompts",))
     profiles = load_profiles(data.get("profiles"), src, ("profiles",))
     provider_key = "targets" if "targets" in data else "providers"

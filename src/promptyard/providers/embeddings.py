@@ -28,6 +28,7 @@ from promptyard.providers.common import NOT_IDENTITY, require_api_key
 from promptyard.providers.config import normalize_config, price_override
 from promptyard.providers.openai_flavors import FLAVORS, Flavor, key_required
 from promptyard.providers.pricing import Pricer
+from promptyard.trust import TrustPolicy
 
 LOCAL_PREFIXES = ("local", "sentence-transformers", "transformers")
 _HTTP_KINDS = ("embedding", "embeddings")
@@ -38,7 +39,7 @@ _NOT_IDENTITY = NOT_IDENTITY | {"api_key_required"}
 
 
 def create_embedder(
-    ref: str | Mapping[str, Any], *, base_dir: str = ".", where: str = ""
+    ref: str | Mapping[str, Any], *, base_dir: str = ".", where: str = "", trust: TrustPolicy
 ) -> Embedder:
     """The embedder `ref` names; ConfigError (naming `where`) for an unknown id or bad config.
 

@@ -14,6 +14,7 @@ from promptyard.providers.base import Provider
 from promptyard.providers.common import require_api_key
 from promptyard.providers.config import normalize_config
 from promptyard.providers.openai_flavors import FLAVORS, key_required
+from promptyard.trust import TrustPolicy
 
 ProviderFactory = Callable[[ProviderSpec, str], Provider]  # (spec, base_dir) -> provider
 CredentialCheck = Callable[[ProviderSpec], None]
@@ -45,6 +46,10 @@ def unregister_provider(prefix: str) -> None:
     _REGISTRY.pop(prefix, None)
 
 
+# Providers that run the user's Python in this process.
+PYTHON_PREFIXES = frozenset({"python", "file"})
+
+
 def known_prefixes() -> list[str]:
     return sorted(_REGISTRY)
 
@@ -68,9 +73,13 @@ def _entry(spec: ProviderSpec) -> _Entry:
     return entry
 
 
-def create_provider(spec: ProviderSpec, *, base_dir: str = ".") -> Provider:
-    """The adapter for `spec`; ConfigError (naming spec.where) for an unknown id or bad config."""
-    return _entry(spec).factory(spec, base_dir)
+def create_provider(spec: ProviderSpec, *, base_dir: str = ".", trust: TrustPolicy) -> Provider:
+    """The adapter for `spec`; ConfigError (naming spec.where) for an unknown id or bad config,
+    or for one that `trust` refuses (user Python, a key or host it does not allow)."""
+    entry = _entry(spec)
+    if provider_prefix(spec.id) in PYTHON_PREFIXES:
+        trust.check_python("Python providers", file=spec.where or None, field="id")
+    return entry.factory(spec, base_dir)
 
 
 def check_credentials(spec: ProviderSpec) -> None:

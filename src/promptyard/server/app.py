@@ -17,6 +17,7 @@ from promptyard.errors import ConfigError
 from promptyard.server import errors
 from promptyard.server.auth import RateLimiter
 from promptyard.settings import Settings
+from promptyard.trust import TrustPolicy
 
 API_TITLE = "Promptyard"
 
@@ -39,17 +40,20 @@ def default_projects_root() -> str:
     return str(bundled if bundled.is_dir() else Path.cwd())
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def check_bind(host: str, settings: Settings) -> None:
     """Refuse to serve beyond this machine without auth."""
     if settings.auth:
         return
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback(host):
         raise ConfigError(
             f"refusing to listen on {host} without auth: set PROMPTYARD_AUTH=true and create a"
             " token (promptyard token create --name admin --scope admin)"
@@ -133,6 +137,8 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     app = FastAPI(title=API_TITLE, version="0.1.0", lifespan=lifespan,
                   docs_url="/docs", openapi_url="/openapi.json")  # fmt: skip
     app.state.settings = settings
+    # The one trust boundary for everything that arrives over HTTP (docs/security.md).
+    app.state.trust = TrustPolicy.server(settings, loopback=is_loopback(settings.host))
     app.state.database_url = url
     app.state.projects_root = projects_root
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)

@@ -18,6 +18,7 @@ from promptyard.core.types import TrialResult
 from promptyard.errors import ConfigError
 from promptyard.jobs.manager import JobContext
 from promptyard.settings import Settings
+from promptyard.trust import TrustPolicy
 
 OUTPUT_EXCERPT = 2000  # characters of a trial's output carried by its event
 
@@ -31,6 +32,7 @@ class EvalJob:
     project: str | None
     database_url: str
     settings: Settings
+    trust: TrustPolicy
     generate_only: bool = False
     options: dict[str, Any] | None = None
     resume_run: str | None = None  # a stopped run to complete (its stored trials are kept)
@@ -95,7 +97,8 @@ async def run_eval_job(ctx: JobContext, job: EvalJob) -> dict[str, Any]:
         description=options.get("description"),
         no_assertions=job.generate_only,
     )
-    spec = await asyncio.to_thread(load_spec, job.config, base_dir=job.base_dir, request=request)
+    spec = await asyncio.to_thread(load_spec, job.config, base_dir=job.base_dir, request=request,
+                                   trust=job.trust)  # fmt: skip
     run_id = job.resume_run or str(uuid.uuid4())
     await ctx.set_run(run_id)
     planned = len(spec.tests) * len(spec.prompts) * len(spec.providers) * spec.options.repeat
@@ -119,6 +122,7 @@ async def run_eval_job(ctx: JobContext, job: EvalJob) -> dict[str, Any]:
             run_id=run_id,
             project=job.project,
             resume=job.resume_run is not None,
+            trust=job.trust,
         )
     finally:
         pending.put_nowait(None)

@@ -14,6 +14,7 @@ from typing import Any
 from promptyard.errors import ConfigError
 from promptyard.jobs.manager import JobContext
 from promptyard.settings import Settings
+from promptyard.trust import TrustPolicy
 
 # The loop's settings a request may set in `options` (budgets come in `budgets`).
 OPTIONS = ("max_cycles", "candidates_per_cycle", "patience", "target_score", "metric", "alpha",
@@ -31,6 +32,7 @@ class OptimizeJob:
     base_dir: str
     database_url: str
     settings: Settings
+    trust: TrustPolicy
     optimizer: str
     hyperparameters: dict[str, Any]
     proposer: Any
@@ -89,7 +91,7 @@ async def run_optimize_job(ctx: JobContext, job: OptimizeJob) -> dict[str, Any]:
         job.config, optimizer=job.optimizer, hyperparameters=job.hyperparameters,
         proposer=job.proposer, options=loop_settings(job.options, None),
         base_dir=job.base_dir, database_url=job.database_url, settings=job.settings,
-        notify=notify, cancel=ctx.cancel, optimization_id=ctx.job_id,
+        notify=notify, cancel=ctx.cancel, optimization_id=ctx.job_id, trust=job.trust,
     )  # fmt: skip
     summary = outcome.to_dict()
     summary["optimizer"] = job.optimizer

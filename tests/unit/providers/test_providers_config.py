@@ -12,6 +12,10 @@ from promptyard.providers.openai_http import OpenAICompatProvider
 from promptyard.providers.openai_sdk import OpenAISDKProvider
 from promptyard.providers.pyfunc import parse_python_id
 from promptyard.providers.registry import register_provider, unregister_provider
+from promptyard.trust import TrustPolicy
+
+LOCAL_TRUST = TrustPolicy()  # the local user's policy
+
 
 WHERE = "promptyard.yaml: providers[1]"
 
@@ -102,7 +106,7 @@ def test_parse_python_id(pid: str, path: str, fn: str) -> None:
 
 def test_unknown_prefix_names_where_and_lists_known() -> None:
     with pytest.raises(ConfigError) as info:
-        create_provider(ProviderSpec(id="bogus:model", where=WHERE))
+        create_provider(ProviderSpec(id="bogus:model", where=WHERE), trust=LOCAL_TRUST)
     text = str(info.value)
     assert WHERE in text and "bogus:model" in text
     for prefix in ("openai", "anthropic", "ollama", "echo", "python", "scripted"):
@@ -111,34 +115,42 @@ def test_unknown_prefix_names_where_and_lists_known() -> None:
 
 
 def test_transport_choice_and_model_parsing() -> None:
-    p = create_provider(ProviderSpec(id="openai:chat:gpt-4o-mini"))
+    p = create_provider(ProviderSpec(id="openai:chat:gpt-4o-mini"), trust=LOCAL_TRUST)
     assert isinstance(p, OpenAICompatProvider) and not isinstance(p, OpenAISDKProvider)
     assert p.model == "gpt-4o-mini"
     assert p.base_url == "https://api.openai.com/v1"
-    sdk = create_provider(ProviderSpec(id="openai:gpt-4o-mini", config={"transport": "sdk"}))
+    sdk = create_provider(
+        ProviderSpec(id="openai:gpt-4o-mini", config={"transport": "sdk"}), trust=LOCAL_TRUST
+    )
     assert isinstance(sdk, OpenAISDKProvider)
-    local = create_provider(ProviderSpec(id="ollama:llama3.2"))
+    local = create_provider(ProviderSpec(id="ollama:llama3.2"), trust=LOCAL_TRUST)
     assert isinstance(local, OpenAICompatProvider)
     assert local.base_url == "http://127.0.0.1:11434/v1"
 
 
 def test_bad_ids() -> None:
     with pytest.raises(ConfigError, match="legacy completions"):
-        create_provider(ProviderSpec(id="openai:completion:davinci", where=WHERE))
+        create_provider(
+            ProviderSpec(id="openai:completion:davinci", where=WHERE), trust=LOCAL_TRUST
+        )
     with pytest.raises(ConfigError, match="names no model"):
-        create_provider(ProviderSpec(id="openai", where=WHERE))
+        create_provider(ProviderSpec(id="openai", where=WHERE), trust=LOCAL_TRUST)
     with pytest.raises(ConfigError, match=r"\.py"):
-        create_provider(ProviderSpec(id="file://provider.js", where=WHERE))
+        create_provider(ProviderSpec(id="file://provider.js", where=WHERE), trust=LOCAL_TRUST)
 
 
 def test_cache_identity_ignores_secrets_and_limits() -> None:
     a = create_provider(
-        ProviderSpec(id="openai:gpt-4o-mini", config={"apiKey": "one", "max_concurrency": 2})
+        ProviderSpec(id="openai:gpt-4o-mini", config={"apiKey": "one", "max_concurrency": 2}),
+        trust=LOCAL_TRUST,
     )
     b = create_provider(
-        ProviderSpec(id="openai:gpt-4o-mini", config={"api_key": "two", "max_concurrency": 9})
+        ProviderSpec(id="openai:gpt-4o-mini", config={"api_key": "two", "max_concurrency": 9}),
+        trust=LOCAL_TRUST,
     )
-    c = create_provider(ProviderSpec(id="openai:gpt-4o-mini", config={"temperature": 1}))
+    c = create_provider(
+        ProviderSpec(id="openai:gpt-4o-mini", config={"temperature": 1}), trust=LOCAL_TRUST
+    )
     assert a.cache_identity() == b.cache_identity()
     assert a.cache_identity() != c.cache_identity()
     assert "one" not in repr(a.cache_identity())
@@ -149,7 +161,9 @@ def test_register_a_plugin_prefix() -> None:
 
     register_provider("myecho", lambda spec, base_dir: EchoProvider(spec), replace=True)
     try:
-        assert isinstance(create_provider(ProviderSpec(id="myecho:x")), EchoProvider)
+        assert isinstance(
+            create_provider(ProviderSpec(id="myecho:x"), trust=LOCAL_TRUST), EchoProvider
+        )
         with pytest.raises(ValueError, match="already registered"):
             register_provider("myecho", lambda spec, base_dir: EchoProvider(spec))
     finally:

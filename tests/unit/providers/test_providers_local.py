@@ -13,6 +13,9 @@ from promptyard.core.types import Completion, CompletionRequest, ProviderSpec
 from promptyard.errors import ConfigError, ProviderError, ProviderRateLimitError
 from promptyard.providers import check_credentials, create_provider
 from promptyard.providers.scripted import ScriptedProvider
+from promptyard.trust import TrustPolicy
+
+LOCAL_TRUST = TrustPolicy()  # the local user's policy
 
 
 def req(text: str = "say hi", **vars: object) -> CompletionRequest:
@@ -20,7 +23,7 @@ def req(text: str = "say hi", **vars: object) -> CompletionRequest:
 
 
 async def test_echo_returns_the_prompt_for_free() -> None:
-    p = create_provider(ProviderSpec(id="echo"))
+    p = create_provider(ProviderSpec(id="echo"), trust=LOCAL_TRUST)
     check_credentials(ProviderSpec(id="echo"))  # needs none
     c = await p.complete(req("one two three"))
     assert c.output == "one two three"
@@ -32,7 +35,9 @@ async def test_echo_returns_the_prompt_for_free() -> None:
 
 
 async def test_scripted_queue_first_then_config_list_cycles() -> None:
-    p = create_provider(ProviderSpec(id="scripted", config={"responses": ["a", "b"]}))
+    p = create_provider(
+        ProviderSpec(id="scripted", config={"responses": ["a", "b"]}), trust=LOCAL_TRUST
+    )
     assert isinstance(p, ScriptedProvider)
     p.queue(
         "queued", {"output": {"json": 1}, "tokenUsage": {"prompt": 4, "completion": 2}, "cost": 0.5}
@@ -52,7 +57,8 @@ async def test_scripted_by_var_is_order_independent() -> None:
                 "responses": {"2+2": "4", "capital of France": "Paris"},
                 "default": "?",
             },
-        )
+        ),
+        trust=LOCAL_TRUST,
     )
     results = await asyncio.gather(
         p.complete(req(q="capital of France")), p.complete(req(q="2+2")), p.complete(req(q="x"))
@@ -61,13 +67,15 @@ async def test_scripted_by_var_is_order_independent() -> None:
 
 
 async def test_scripted_var_without_default_fails_naming_the_value() -> None:
-    p = create_provider(ProviderSpec(id="scripted", config={"var": "q", "responses": {}}))
+    p = create_provider(
+        ProviderSpec(id="scripted", config={"var": "q", "responses": {}}), trust=LOCAL_TRUST
+    )
     with pytest.raises(ProviderError, match="q='nope'"):
         await p.complete(req(q="nope"))
 
 
 async def test_scripted_errors_and_exceptions() -> None:
-    p = create_provider(ProviderSpec(id="scripted:judge"))
+    p = create_provider(ProviderSpec(id="scripted:judge"), trust=LOCAL_TRUST)
     assert isinstance(p, ScriptedProvider)
     done = Completion(output="prebuilt")
     p.queue({"error": "slow down", "status": 429}, RuntimeError("boom"), done)
@@ -81,12 +89,15 @@ async def test_scripted_errors_and_exceptions() -> None:
 
 def test_scripted_bad_config_names_where() -> None:
     with pytest.raises(ConfigError, match=r"t\.yaml.*config\.responses"):
-        create_provider(ProviderSpec(id="scripted", config={"responses": "x"}, where="t.yaml"))
+        create_provider(
+            ProviderSpec(id="scripted", config={"responses": "x"}, where="t.yaml"),
+            trust=LOCAL_TRUST,
+        )
 
 
 def test_two_scripted_providers_never_share_a_cache_identity() -> None:
-    a = create_provider(ProviderSpec(id="scripted"))
-    b = create_provider(ProviderSpec(id="scripted"))
+    a = create_provider(ProviderSpec(id="scripted"), trust=LOCAL_TRUST)
+    b = create_provider(ProviderSpec(id="scripted"), trust=LOCAL_TRUST)
     assert a.cache_identity() != b.cache_identity()
     assert a.cache_identity() == a.cache_identity()
 
@@ -119,7 +130,9 @@ async def test_python_sync_function_runs_off_the_loop(tmp_path: Path) -> None:
     """,
     )
     p = create_provider(
-        ProviderSpec(id="python:prov.py", config={"tone": "dry"}), base_dir=str(tmp_path)
+        ProviderSpec(id="python:prov.py", config={"tone": "dry"}),
+        base_dir=str(tmp_path),
+        trust=LOCAL_TRUST,
     )
     c = await p.complete(req("hello", name="Ada"))
     assert c.output == "got: hello / Ada / dry"
@@ -140,7 +153,9 @@ async def test_python_async_named_function_and_string_result(tmp_path: Path) -> 
             return prompt.upper()
     """,
     )
-    p = create_provider(ProviderSpec(id=f"file://{tmp_path / 'aprov.py'}:answer"))
+    p = create_provider(
+        ProviderSpec(id=f"file://{tmp_path / 'aprov.py'}:answer"), trust=LOCAL_TRUST
+    )
     c = await p.complete(req("quiet words"))
     assert c.output == "QUIET WORDS"
     assert c.usage.completion == 2
@@ -163,14 +178,16 @@ async def test_python_errors_become_provider_errors(tmp_path: Path) -> None:
     )
     base = str(tmp_path)
     with pytest.raises(ProviderError, match="ValueError: no luck for x"):
-        await create_provider(ProviderSpec(id="python:bad.py"), base_dir=base).complete(req("x"))
+        await create_provider(
+            ProviderSpec(id="python:bad.py"), base_dir=base, trust=LOCAL_TRUST
+        ).complete(req("x"))
     with pytest.raises(ProviderError, match="upstream refused"):
         await create_provider(
-            ProviderSpec(id="python:bad.py:returns_error"), base_dir=base
+            ProviderSpec(id="python:bad.py:returns_error"), base_dir=base, trust=LOCAL_TRUST
         ).complete(req())
     with pytest.raises(ProviderError, match="returned int"):
         await create_provider(
-            ProviderSpec(id="python:bad.py:returns_number"), base_dir=base
+            ProviderSpec(id="python:bad.py:returns_number"), base_dir=base, trust=LOCAL_TRUST
         ).complete(req())
 
 
@@ -178,15 +195,21 @@ def test_python_config_errors_name_where(tmp_path: Path) -> None:
     write(tmp_path, "p.py", "def call_api(prompt, options, context):\n    return prompt\n")
     with pytest.raises(ConfigError, match=r"cfg\.yaml.*not found"):
         create_provider(
-            ProviderSpec(id="python:missing.py", where="cfg.yaml"), base_dir=str(tmp_path)
+            ProviderSpec(id="python:missing.py", where="cfg.yaml"),
+            base_dir=str(tmp_path),
+            trust=LOCAL_TRUST,
         )
     with pytest.raises(ConfigError, match=r"cfg\.yaml.*no function nope"):
         create_provider(
-            ProviderSpec(id="python:p.py:nope", where="cfg.yaml"), base_dir=str(tmp_path)
+            ProviderSpec(id="python:p.py:nope", where="cfg.yaml"),
+            base_dir=str(tmp_path),
+            trust=LOCAL_TRUST,
         )
     write(tmp_path, "broken.py", "import not_a_module_anywhere\n")
     with pytest.raises(ConfigError, match="ModuleNotFoundError"):
-        create_provider(ProviderSpec(id="python:broken.py"), base_dir=str(tmp_path))
+        create_provider(
+            ProviderSpec(id="python:broken.py"), base_dir=str(tmp_path), trust=LOCAL_TRUST
+        )
 
 
 def test_python_file_is_loaded_once(tmp_path: Path) -> None:
@@ -202,5 +225,7 @@ def test_python_file_is_loaded_once(tmp_path: Path) -> None:
     """,
     )
     for _ in range(3):
-        create_provider(ProviderSpec(id="python:counted.py"), base_dir=str(tmp_path))
+        create_provider(
+            ProviderSpec(id="python:counted.py"), base_dir=str(tmp_path), trust=LOCAL_TRUST
+        )
     assert log.read_text().splitlines() == ["loaded"]

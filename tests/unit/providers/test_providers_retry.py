@@ -29,6 +29,9 @@ from promptyard.providers import (
     should_retry,
 )
 from promptyard.providers.scripted import ScriptedProvider
+from promptyard.trust import TrustPolicy
+
+LOCAL_TRUST = TrustPolicy()  # the local user's policy
 
 
 def req(text: str = "hi") -> CompletionRequest:
@@ -36,7 +39,7 @@ def req(text: str = "hi") -> CompletionRequest:
 
 
 def scripted(**config: object) -> ScriptedProvider:
-    p = create_provider(ProviderSpec(id="scripted", config=dict(config)))
+    p = create_provider(ProviderSpec(id="scripted", config=dict(config)), trust=LOCAL_TRUST)
     assert isinstance(p, ScriptedProvider)
     return p
 

@@ -13,6 +13,7 @@ from promptyard_client.models import CancelResult, Job, JobCreated, JobDetail, J
 from promptyard.core.secrets import redact
 from promptyard.server.auth import Caller, require
 from promptyard.server.routes import MAX_INT
+from promptyard.trust import TrustPolicy
 
 router = APIRouter(tags=["jobs"])
 HEARTBEAT_S = 15.0
@@ -48,13 +49,14 @@ async def _start(request: Request, kind: str, body: JobRequest, caller: Caller) 
     else:
         config = await asyncio.to_thread(config_from_registry, state.store.registry, body)
     check_file_refs(config, base_dir)
-    await asyncio.to_thread(_validate, config, base_dir or state.projects_root, settings)
+    await asyncio.to_thread(_validate, config, base_dir or state.projects_root, state.trust)
     job = EvalJob(
         config=config,
         base_dir=base_dir or state.projects_root,
         project=body.project,
         database_url=state.database_url,
         settings=settings,
+        trust=state.trust,
         generate_only=kind == "run",
         options=body.options,
     )
@@ -94,6 +96,7 @@ async def resume_job(job_id: str, request: Request) -> dict[str, str]:
         project=record.project,
         database_url=state.database_url,
         settings=state.settings,
+        trust=state.trust,
         generate_only=record.kind == "run",
         options=options,
         resume_run=record.run_id,
@@ -116,7 +119,7 @@ def _optimize_work(manifest: dict[str, Any], request: Request) -> Any:
     job = OptimizeJob(config=manifest["config"],
                       base_dir=manifest.get("base_dir") or state.projects_root,
                       database_url=state.database_url, settings=state.settings,
-                      optimizer=body.get("optimizer", "instruct"),
+                      trust=state.trust, optimizer=body.get("optimizer", "instruct"),
                       hyperparameters=dict(body.get("hyperparameters") or {}),
                       proposer=body.get("proposer_model", body.get("proposer")),
                       options=dict(manifest.get("options") or {}))  # fmt: skip
@@ -127,11 +130,11 @@ def _optimize_work(manifest: dict[str, Any], request: Request) -> Any:
     return work
 
 
-def _validate(config: dict[str, Any], base_dir: str, settings: Any) -> None:
+def _validate(config: dict[str, Any], base_dir: str, trust: TrustPolicy) -> None:
     """Load the config now, so that bad input is a 400 naming the field, not a failed job."""
-    from promptyard.library import check_python_allowed, load_spec
+    from promptyard.library import load_spec
 
-    check_python_allowed(load_spec(config, base_dir=base_dir), settings)
+    load_spec(config, base_dir=base_dir, trust=trust)
 
 
 @router.get("/jobs", operation_id="list_jobs", response_model=Page[Job],

@@ -69,11 +69,12 @@ async def start_optimize(
     elif body.prompt or body.dataset or body.model:
         raise HTTPException(400, "give either `config` or registry references, not both")
     check_file_refs(config, base_dir)
-    await asyncio.to_thread(_validate, config, base_dir or state.projects_root, state.settings)
+    await asyncio.to_thread(_validate, config, base_dir or state.projects_root, state.trust)
     options = {**(body.options or {}), **budgets}
     job = OptimizeJob(config=config, base_dir=base_dir or state.projects_root,
                       database_url=state.database_url, settings=state.settings,
-                      optimizer=info.name, hyperparameters=dict(body.hyperparameters or {}),
+                      trust=state.trust, optimizer=info.name,
+                      hyperparameters=dict(body.hyperparameters or {}),
                       proposer=proposer, options=options)  # fmt: skip
     manifest = redact({"kind": "optimize", "request": body.model_dump(exclude_none=True),
                        "config": config, "base_dir": job.base_dir, "options": options})  # fmt: skip
