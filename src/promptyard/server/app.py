@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from promptyard.errors import ConfigError
 from promptyard.server import errors
 from promptyard.server.auth import RateLimiter
+from promptyard.server.browser import BrowserGuard
 from promptyard.settings import Settings
 from promptyard.trust import TrustPolicy
 
@@ -148,6 +149,10 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
                            allow_headers=["*"])  # fmt: skip
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Outermost: a foreign Host or a cross-site write is refused before anything else runs.
+    app.add_middleware(BrowserGuard, check_host=not settings.auth,
+                       allowed_hosts=settings.allowed_hosts.split(","),
+                       allowed_origins=origins)  # fmt: skip
     for module in (meta, jobs, optimize, runs, prompts, datasets, admin):
         app.include_router(module.router, prefix="/api")
     from promptyard.server import ui
