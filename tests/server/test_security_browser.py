@@ -27,8 +27,9 @@ def port(server: ServerProcess) -> str:
 
 
 def upload(server: ServerProcess, name: str, headers: dict[str, str]) -> httpx.Response:
-    return httpx.post(f"{server.api}/datasets/upload", headers=headers,
-                      files={"file": ("cases.csv", CSV, "text/csv")}, data={"name": name})  # fmt: skip
+    files = {"file": ("cases.csv", CSV, "text/csv")}
+    return httpx.post(f"{server.api}/datasets/upload", headers=headers, files=files,
+                      data={"name": name})  # fmt: skip
 
 
 def dataset_names(server: ServerProcess) -> set[str]:
