@@ -183,6 +183,62 @@ def _expand(
     return combos
 
 
+def _file_refs(value: Any) -> list[str]:
+    """Every `file://` string in `value` (a string, or lists and mappings of them)."""
+    if isinstance(value, str):
+        return [value] if value.startswith(FILE_PREFIX) else []
+    if isinstance(value, dict):
+        return [ref for item in value.values() for ref in _file_refs(item)]
+    if isinstance(value, list):
+        return [ref for item in value for ref in _file_refs(item)]
+    return []
+
+
+def check_case_files(tests: list[TestCase], ctx: LoadContext) -> None:
+    """Refuse, before any call, the files that grading would read and the policy does not
+    allow: assertion values (file://x.json, file://x.py:fn), transforms, judge prompts
+    (rubricPrompt). The scorers read them later; this is where a config is checked whole.
+    Only a confining policy has anything to refuse, so the CLI skips the walk."""
+    if not ctx.trust.confine_files:
+        return
+    seen: set[int] = set()
+    options_seen: set[int] = set()
+
+    def walk(assertion: Assertion) -> None:
+        if id(assertion) in seen:
+            return
+        seen.add(id(assertion))
+        where = assertion.where or None
+        for ref in _file_refs(assertion.value):
+            ctx.check(ref, f"{assertion.type} value", where)
+        for ref in _file_refs(assertion.transform):
+            ctx.check(ref, "transform", where)
+        for key in ("rubricPrompt", "contextTransform"):
+            for ref in _file_refs(assertion.config.get(key)):
+                ctx.check(ref, key, where)
+        for child in assertion.assertions:
+            walk(child)
+
+    for test in tests:
+        options = test.options
+        if options and id(options) not in options_seen:
+            options_seen.add(id(options))
+            for key in ("rubricPrompt", "transform", "transformVars"):
+                for ref in _file_refs(options.get(key)):
+                    ctx.check(ref, f"options.{key}", test.where or None)
+        for assertion in test.assertions:
+            value = assertion.value
+            if (
+                type(value) is str
+                and not value.startswith(FILE_PREFIX)
+                and assertion.transform is None
+                and not assertion.config
+                and not assertion.assertions
+            ):
+                continue  # the common dataset row: a plain value, nothing that names a file
+            walk(assertion)
+
+
 def finish_case(
     case: TestCase,
     default: TestCase | None,

@@ -16,7 +16,7 @@ from typing import Any
 from promptyard.core.types import Assertion, TestCase
 from promptyard.errors import ConfigError
 from promptyard.project.cases import SPLITS, parse_test
-from promptyard.project.files import LoadContext
+from promptyard.project.files import LoadContext, why
 from promptyard.project.source import Path, Source, suggest, type_name
 
 # promptfoo's base assertion types, in its order: `__expected` values are matched against them.
@@ -246,7 +246,7 @@ def iter_csv(full: str, ctx: LoadContext) -> Iterator[tuple[TestCase, Source, Pa
     except csv.Error as exc:
         raise ConfigError(f"bad CSV: {exc}", file=name) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", file=name) from None
+        raise ConfigError(f"cannot read: {why(exc)}", file=name) from None
 
 
 # ---------------------------------------------------------------- JSONL, JSON, YAML
@@ -267,7 +267,7 @@ def iter_jsonl(full: str, ctx: LoadContext) -> Iterator[tuple[TestCase, Source, 
                     row.fail(f"invalid JSON: {exc.msg} (column {exc.colno})")
                 yield parse_test(data, row, ()), row, ()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", file=name) from None
+        raise ConfigError(f"cannot read: {why(exc)}", file=name) from None
 
 
 def iter_structured(

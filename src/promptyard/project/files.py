@@ -1,37 +1,34 @@
 """`file://` references: resolving paths and globs, reading files, loading file-valued vars.
 
-Relative paths resolve against the config's directory (promptfoo's basePath). A LoadContext
-caches what it reads, so a var file named by 100,000 CSV rows is read once.
+Relative paths resolve against the config's directory (promptfoo's basePath). Every reference
+goes through the one resolver, promptyard.trust.files, which the context's policy confines to
+that directory on the server. A LoadContext caches what it reads, so a var file named by
+100,000 CSV rows is read once.
 """
 
 from __future__ import annotations
 
 import base64
-import glob
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
 from promptyard.core.templates import json_stringify
+from promptyard.errors import ConfigError
 from promptyard.project.source import Path, Source
 from promptyard.project.yamlio import load_structured, load_yaml
 from promptyard.trust import TrustPolicy
+from promptyard.trust.files import (
+    FILE_PREFIX,
+    GLOB_CHARS,
+    FileRefError,
+    display,
+    resolve,
+    split_function,
+)
 
-FILE_PREFIX = "file://"
-GLOB_CHARS = frozenset("*?[{")
-_BRACES = re.compile(r"\{([^{}]*,[^{}]*)\}")
-
-
-def _expand_braces(pattern: str) -> list[str]:
-    """`a.{json,yaml}` -> [a.json, a.yaml]: the brace form promptfoo's glob accepts."""
-    match = _BRACES.search(pattern)
-    if match is None:
-        return [pattern]
-    head, tail = pattern[: match.start()], pattern[match.end() :]
-    return [p for alt in match.group(1).split(",") for p in _expand_braces(head + alt + tail)]
-
+__all__ = ["FILE_PREFIX", "GLOB_CHARS", "LoadContext"]
 
 _BINARY_EXTENSIONS = frozenset(
     {
@@ -42,36 +39,55 @@ _BINARY_EXTENSIONS = frozenset(
 _CODE_EXTENSIONS = frozenset({".js", ".cjs", ".mjs", ".ts", ".cts", ".mts", ".py", ".rb"})
 
 
+def why(exc: BaseException) -> str:
+    """An I/O error's reason without the path it names (str(OSError) shows the full path)."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc)
+
+
 @dataclass(slots=True)
 class LoadContext:
-    """Per-load state: the base directory and caches of what has been read."""
+    """Per-load state: the base directory, the trust policy and caches of what has been read.
 
-    base_dir: str
+    `base_dir` None is a config without a folder: it reads no files under a confining policy.
+    """
+
+    base_dir: str | None
     config_name: str
     trust: TrustPolicy = field(default_factory=TrustPolicy)  # which files it may read
     _texts: dict[str, str] = field(default_factory=dict)
     _vars: dict[str, Any] = field(default_factory=dict)
 
     def display(self, path: str) -> str:
-        """A path as messages show it: relative to the base directory when inside it."""
-        rel = os.path.relpath(path, self.base_dir)
-        return path if rel.startswith("..") else rel
+        """A path as messages show it: relative to the base directory when inside it (and
+        never a server path under a confining policy)."""
+        return display(self.trust, path, self.base_dir)
+
+    def relative(self, path: str) -> str:
+        """A resolved file's path relative to the base directory, with `/` separators (the
+        form promptfoo puts in prompt labels)."""
+        if self.base_dir is None:
+            return os.path.basename(path)
+        base = os.path.realpath(self.base_dir) if self.trust.confine_files else self.base_dir
+        return os.path.relpath(path, base).replace(os.sep, "/")
 
     def resolve(self, ref: str, src: Source, path: Path, what: str) -> list[str]:
-        """Absolute paths named by `ref` (with or without file://); globs sorted. Must exist."""
-        spec = ref[len(FILE_PREFIX) :] if ref.startswith(FILE_PREFIX) else ref
-        if not spec:
-            src.fail(f"empty file reference for {what}", path)
-        full = os.path.normpath(os.path.join(self.base_dir, os.path.expanduser(spec)))
-        if GLOB_CHARS.intersection(spec):
-            found = {m for pat in _expand_braces(full) for m in glob.glob(pat, recursive=True)}
-            matches = sorted(m for m in found if os.path.isfile(m))
-            if not matches:
-                src.fail(f"no files match {spec!r} for {what} (looked in {self.base_dir})", path)
-            return matches
-        if not os.path.isfile(full):
-            src.fail(f"file not found for {what}: {spec} (resolved to {full})", path)
-        return [full]
+        """The files named by `ref` (with or without file://); globs sorted. Must exist."""
+        try:
+            return resolve(self.trust, ref, self.base_dir, what=what)
+        except FileRefError as exc:
+            raise src.error(exc.reason, path) from None
+
+    def check(self, ref: str, what: str, where: str | None) -> None:
+        """Refuse a reference read later (an assertion value, a judge prompt, code: file://
+        x.py:fn) that the policy does not allow; it need not exist yet."""
+        name, _ = split_function(ref)
+        try:
+            resolve(self.trust, name, self.base_dir, what=what, must_exist=False)
+        except FileRefError as exc:
+            if exc.outside:
+                raise ConfigError(exc.reason, field=where) from None
 
     def read_text(self, full: str, src: Source, path: Path) -> str:
         cached = self._texts.get(full)
@@ -79,7 +95,7 @@ class LoadContext:
             try:
                 cached = FsPath(full).read_text(encoding="utf-8-sig")
             except (OSError, UnicodeDecodeError) as exc:
-                src.fail(f"cannot read {self.display(full)}: {exc}", path)
+                src.fail(f"cannot read {self.display(full)}: {why(exc)}", path)
             self._texts[full] = cached
         return cached
 
@@ -111,7 +127,7 @@ class LoadContext:
             try:
                 return base64.b64encode(FsPath(full).read_bytes()).decode("ascii")
             except OSError as exc:
-                src.fail(f"cannot read {self.display(full)}: {exc}", path)
+                src.fail(f"cannot read {self.display(full)}: {why(exc)}", path)
         if ext in _CODE_EXTENSIONS:
             src.fail(
                 f'var "{var}" names a script ({self.display(full)}); '

@@ -15,7 +15,7 @@ from typing import Any
 
 from promptyard.core.types import EvalOptions, EvalSpec, TestCase
 from promptyard.errors import ConfigError
-from promptyard.project.cases import finish_case, parse_test
+from promptyard.project.cases import check_case_files, finish_case, parse_test
 from promptyard.project.datasets import iter_test_file
 from promptyard.project.files import LoadContext
 from promptyard.project.grading import apply_grading, judge_ref, load_metrics
@@ -119,22 +119,32 @@ def load_config(
 def load_config_dict(
     data: dict[str, Any],
     *,
-    base_dir: str,
+    base_dir: str | None,
     source: str = "<config>",
     overrides: dict[str, Any] | None = None,
     trust: TrustPolicy | None = None,
 ) -> EvalSpec:
     """Build an EvalSpec from already-parsed config data (e.g. an API request body).
 
-    `file://` references resolve against `base_dir`; `source` names the data in messages.
+    File references (`file://` and bare paths) resolve against `base_dir`, and `trust`
+    decides which they may reach (promptyard.trust.files). `base_dir` None is a config
+    without a folder: under a confining policy it reads no files; otherwise its folder is the
+    current directory. `source` names the data in messages.
     """
-    return _build(
-        data, Source(source), os.path.abspath(base_dir), overrides, trust or TrustPolicy()
-    )
+    policy = trust or TrustPolicy()
+    if base_dir is not None:
+        base: str | None = os.path.abspath(base_dir)
+    else:
+        base = None if policy.confine_files else os.getcwd()
+    return _build(data, Source(source), base, overrides, policy)
 
 
 def _build(
-    data: Any, src: Source, base_dir: str, overrides: dict[str, Any] | None, trust: TrustPolicy
+    data: Any,
+    src: Source,
+    base_dir: str | None,
+    overrides: dict[str, Any] | None,
+    trust: TrustPolicy,
 ) -> EvalSpec:
     if data is None:
         src.fail("the config is empty: it needs at least `prompts` and `providers`")
@@ -162,6 +172,7 @@ def _build(
     providers = load_providers(data.get(provider_key), profiles, ctx, src, (provider_key,))
     default = _default_test(data.get("defaultTest"), ctx, src)
     tests = _load_tests(data, default, ctx, src)
+    check_case_files(tests, ctx)  # files that grading reads later: refused now, not mid-run
     judge = judge_ref(data.get("judge_profile"), profiles, src, ("judge_profile",))
     metrics = load_metrics(data.get("metrics"), src, ("metrics",))
     apply_grading(tests, judge, metrics, profiles)
@@ -174,7 +185,7 @@ def _build(
         tests=tests,
         description=description,
         options=options,
-        base_dir=base_dir,
+        base_dir=base_dir or ".",
         raw_config=data,
     )
 

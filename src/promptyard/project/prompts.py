@@ -105,7 +105,7 @@ def _from_file(
     # promptfoo labels a file prompt with its path joined to the config's directory, which
     # is the path relative to that directory when promptfoo runs there (its usual case).
     name = ctx.display(full)
-    shown = os.path.relpath(full, ctx.base_dir).replace(os.sep, "/")
+    shown = ctx.relative(full)
     ext = os.path.splitext(full)[1].lower()
     if ext in _SCRIPT_EXTENSIONS:
         src.fail(f"{name}: prompt scripts ({ext}) are not supported; use a text or JSON file", path)
@@ -163,6 +163,13 @@ def _bare_path(text: str, ctx: LoadContext, src: Source, path: Path) -> list[str
     promptfoo treats any path-like string as a file; we do so when it matches files or ends
     in a prompt-file extension (then a missing file is an error), and keep other text, such as
     `What is 1/2?`, as a prompt where promptfoo would fail.
+
+    Under a confining policy (the server) a file outside the project's folder is treated as
+    one that does not exist, decided from the text alone, before the disk is asked: a string
+    with a prompt-file extension (`/etc/x.txt`, `../p.md`) is refused, as a missing file would
+    be, and other text (`/etc/passwd`, `and/or`) stays prompt text, as a string naming no file
+    does on the command line. Either way nothing outside is read and the answer is the same
+    whether the file exists or not.
     """
     if not _maybe_file_path(text):
         return None
@@ -195,7 +202,7 @@ def _one(
     out = []
     for full in files:
         # a glob's matches get promptfoo's `label: relative/path` and `id:relative/path`
-        rel = os.path.relpath(full, ctx.base_dir).replace(os.sep, "/")
+        rel = ctx.relative(full)
         lab = label and f"{label}: {rel}"
         pid = explicit_id and f"{explicit_id}:{rel}"
         out.extend(_from_file(full, lab, pid, ctx, src, path))

@@ -14,6 +14,8 @@ from functools import lru_cache
 from typing import Any
 
 from promptyard.errors import ConfigError
+from promptyard.trust import TrustPolicy
+from promptyard.trust.files import resolve_one
 
 _TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
@@ -120,37 +122,51 @@ def is_script_file(ref: str) -> bool:
     return path.endswith((".js", ".cjs", ".mjs", ".ts", ".py"))
 
 
-def load_file_value(ref: str, base_dir: str) -> Any:
-    """promptfoo's processFileReference: .json/.yaml/.yml parsed, .txt trimmed, else an error."""
-    path = os.path.normpath(os.path.join(base_dir, ref[len("file://") :]))
+def load_file_value(ref: str, base_dir: str | None, *, trust: TrustPolicy | None = None) -> Any:
+    """promptfoo's processFileReference: .json/.yaml/.yml parsed, .txt trimmed, else an error.
+
+    The file is found by the one resolver (promptyard.trust.files) under `trust` (default:
+    the local user's policy, files anywhere); messages name `ref` as written, never the path
+    it resolved to."""
+    policy = trust or TrustPolicy()
+    path = _resolve_value(policy.confine_files, ref, base_dir)
     try:
         mtime = os.stat(path).st_mtime_ns
     except OSError as exc:
-        raise ConfigError(f"cannot read assertion value file {path}: {exc.strerror}") from exc
-    return _load_file(path, mtime)
+        raise ConfigError(f"cannot read assertion value file {ref}: {exc.strerror}") from None
+    return _load_file(path, mtime, ref[len("file://") :] if ref.startswith("file://") else ref)
 
 
 @lru_cache(maxsize=256)
-def _load_file(path: str, _mtime: int) -> Any:
+def _resolve_value(confine: bool, ref: str, base_dir: str | None) -> str:
+    return resolve_one(TrustPolicy(confine_files=confine), ref, base_dir, what="assertion value")
+
+
+@lru_cache(maxsize=256)
+def _load_file(path: str, _mtime: int, name: str) -> Any:
     ext = os.path.splitext(path)[1].lower()
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(f"cannot read assertion value file {name}: {reason}") from None
     if ext == ".json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"invalid JSON: {exc}", file=path, line=exc.lineno) from exc
+            raise ConfigError(f"invalid JSON: {exc}", file=name, line=exc.lineno) from exc
     if ext in (".yaml", ".yml"):
         import yaml  # lazy: only configs that use YAML value files pay for it
 
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"invalid YAML: {exc}", file=path) from exc
+            raise ConfigError(f"invalid YAML: {exc}", file=name) from exc
     if ext == ".txt":
         return text.strip()
     raise ConfigError(
-        "unsupported assertion value file type (use .json, .yaml, .yml or .txt)", file=path
+        "unsupported assertion value file type (use .json, .yaml, .yml or .txt)", file=name
     )
 
 

@@ -8,7 +8,6 @@ and assertions run only where the operator allows it (PROMPTYARD_ALLOW_PYTHON).
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,26 +37,15 @@ class EvalJob:
     resume_run: str | None = None  # a stopped run to complete (its stored trials are kept)
 
 
-def check_file_refs(value: Any, base_dir: str | None, where: str = "config") -> None:
-    """Refuse file:// references that leave `base_dir` (or any, without one)."""
-    if isinstance(value, str):
-        if not value.startswith("file://"):
-            return
-        if base_dir is None:
-            raise ConfigError(
-                "file:// references need a project (send `project` with the config)", field=where
-            )
-        path = value[len("file://") :].split(":", 1)[0]  # drop a :function suffix
-        root = os.path.realpath(base_dir)
-        full = os.path.realpath(os.path.join(root, path))
-        if os.path.commonpath([root, full]) != root:
-            raise ConfigError("file:// reference outside the project folder", field=where)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_file_refs(item, base_dir, f"{where}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            check_file_refs(item, base_dir, f"{where}[{i}]")
+def refuse_files_without_project(config: Any, base_dir: str | None, trust: TrustPolicy) -> None:
+    """A config sent without a project reads no files. The loader decides (promptyard.trust.
+    files: no folder under a confining policy reads nothing; bare paths, globs, ~ and
+    symlinks included), so this only loads the config once without a folder. Needed while
+    the job's own load gets the projects root as its folder when there is no project."""
+    if base_dir is None and trust.confine_files:
+        from promptyard.project import load_config_dict
+
+        load_config_dict(config, base_dir=None, trust=trust)
 
 
 def trial_payload(trial: TrialResult) -> dict[str, Any]:

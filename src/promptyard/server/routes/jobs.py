@@ -36,7 +36,12 @@ async def start_run(
 
 async def _start(request: Request, kind: str, body: JobRequest, caller: Caller) -> dict[str, str]:
     from promptyard.jobs.references import config_from_registry
-    from promptyard.server.eval_jobs import EvalJob, check_file_refs, job_base_dir, run_eval_job
+    from promptyard.server.eval_jobs import (
+        EvalJob,
+        job_base_dir,
+        refuse_files_without_project,
+        run_eval_job,
+    )
 
     state = request.app.state
     settings = state.settings
@@ -48,7 +53,7 @@ async def _start(request: Request, kind: str, body: JobRequest, caller: Caller) 
         config = body.config
     else:
         config = await asyncio.to_thread(config_from_registry, state.store.registry, body)
-    check_file_refs(config, base_dir)
+    await asyncio.to_thread(refuse_files_without_project, config, base_dir, state.trust)
     await asyncio.to_thread(_validate, config, base_dir or state.projects_root, state.trust)
     job = EvalJob(
         config=config,

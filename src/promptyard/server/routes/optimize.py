@@ -45,7 +45,7 @@ async def start_optimize(
     job's events; iterations are stored as they are decided."""
     from promptyard.jobs.references import provider_entry
     from promptyard.optimize.registry import get_optimizer
-    from promptyard.server.eval_jobs import check_file_refs, job_base_dir
+    from promptyard.server.eval_jobs import job_base_dir, refuse_files_without_project
     from promptyard.server.optimize_jobs import OptimizeJob, loop_settings, run_optimize_job
     from promptyard.server.routes.jobs import _validate
 
@@ -68,7 +68,7 @@ async def start_optimize(
         config = await asyncio.to_thread(_registry_config, state.store.registry, body)
     elif body.prompt or body.dataset or body.model:
         raise HTTPException(400, "give either `config` or registry references, not both")
-    check_file_refs(config, base_dir)
+    await asyncio.to_thread(refuse_files_without_project, config, base_dir, state.trust)
     await asyncio.to_thread(_validate, config, base_dir or state.projects_root, state.trust)
     options = {**(body.options or {}), **budgets}
     job = OptimizeJob(config=config, base_dir=base_dir or state.projects_root,
