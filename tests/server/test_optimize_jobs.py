@@ -13,7 +13,10 @@ from bench.serverctl import ServerProcess, running_server, start_server
 from bench.stub_server import StubServer
 from bench.task_model import install, make_task
 
-ENV = {"STUB_KEY": "sk-test"}  # keys by env var name: a resumed job needs them after a restart
+# Keys by env var name: a resumed job needs them after a restart. The server reads keys only
+# from the variables its operator allows, and sends each only to the hosts allowed for it.
+ENV = {"STUB_KEY": "sk-test", "PROMPTYARD_KEY_ENVS": "STUB_KEY",
+       "PROMPTYARD_KEY_HOSTS": "STUB_KEY=127.0.0.1"}  # fmt: skip
 BODY_OPTIONS = {"max_cycles": 3, "patience": 3, "ratios": [0.4, 0.3, 0.3]}
 
 

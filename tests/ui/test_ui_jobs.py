@@ -20,7 +20,10 @@ from tests.ui.uitools import UiPage, ui_page
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Request
 
-ENV = {"STUB_KEY": "sk-test"}  # profiles name the key's env var; they cannot hold it
+# Profiles name the key's env var (they cannot hold it); the operator allows that variable,
+# and the stub's host for it (the server reads and sends no other key).
+ENV = {"STUB_KEY": "sk-test", "PROMPTYARD_KEY_ENVS": "STUB_KEY",
+       "PROMPTYARD_KEY_HOSTS": "STUB_KEY=127.0.0.1"}  # fmt: skip
 HOSTILE = "<img src=x onerror=alert(1)>"
 JOB_URL = re.compile(r"/jobs/[0-9a-f-]{36}$")
 
@@ -190,8 +193,13 @@ def test_untrusted_text_and_errors_render_as_text(
     browser: Browser, server: ServerProcess, stub_server: StubServer
 ) -> None:
     install(stub_server)
+    # The server withholds upstream error bodies (docs/security.md), so the hostile text in
+    # the error comes from the config instead: a model name.
+    config = {"apiBaseUrl": stub_server.base_url, "apiKeyEnvar": "STUB_KEY"}
+    profile = {"name": "hostile-model", "provider_id": "openai:chat:<b>bad</b>", "config": config}
+    httpx.post(server.api + "/profiles", json=profile)
     stub_server.script({"status": 400, "body": {"error": {"message": "<b>bad</b> request"}}})
-    body = {"prompt": "hostile", "providers": ["echo", "task"], "dataset": "hostile"}
+    body = {"prompt": "hostile", "providers": ["echo", "hostile-model"], "dataset": "hostile"}
     job_id = post(server, "/evaluate", body, status=202)["job_id"]
     wait_done(server, job_id)
     with ui_page(browser, server.url) as ui:
@@ -201,7 +209,7 @@ def test_untrusted_text_and_errors_render_as_text(
         assert HOSTILE in ui.page.inner_text("#trials")
         assert ui.page.locator("#trials img").count() == 0
         errors = ui.page.inner_text("#errors")
-        assert "<b>bad</b> request" in errors
+        assert "openai:chat:<b>bad</b>: request refused" in errors
         assert ui.page.locator("#errors b").count() == 0
         assert ui.page.inner_text("#count-errors") == "1"
         ui.assert_clean()

@@ -10,11 +10,20 @@ from typing import Any
 
 from promptyard.core.types import Completion, CompletionRequest, ProviderSpec, TokenUsage
 from promptyard.errors import ConfigError, ProviderError, ProviderResponseError
-from promptyard.providers.common import BaseProvider, import_vendor, require_api_key
+from promptyard.providers.common import (
+    PERMISSIVE,
+    BaseProvider,
+    env_key_allowed,
+    import_vendor,
+    require_api_key,
+    sdk_http_client,
+)
 from promptyard.providers.config import split_model
 from promptyard.providers.sdk_errors import map_sdk_error
+from promptyard.trust import TrustPolicy, egress
 
 KEY_ENV = "ANTHROPIC_API_KEY"
+DEFAULT_BASE_URL = "https://api.anthropic.com"  # the SDK's own default
 DEFAULT_MAX_TOKENS = 1024  # the API requires max_tokens; promptfoo's default
 _PARAMS = ("temperature", "top_p", "top_k", "metadata", "tool_choice", "thinking", "service_tier")
 
@@ -22,7 +31,7 @@ _PARAMS = ("temperature", "top_p", "top_k", "metadata", "tool_choice", "thinking
 class AnthropicProvider(BaseProvider):
     """`anthropic:messages:MODEL` and `anthropic:MODEL`."""
 
-    def __init__(self, spec: ProviderSpec) -> None:
+    def __init__(self, spec: ProviderSpec, *, trust: TrustPolicy | None = None) -> None:
         model = split_model(spec.id, "anthropic", ("messages", "chat"))
         super().__init__(spec, prefix="anthropic", model=model)
         if not model:
@@ -36,6 +45,13 @@ class AnthropicProvider(BaseProvider):
         if base and base.rstrip("/").endswith("/v1"):
             base = base.rstrip("/")[:-3]
         self.base_url: str | None = base or None
+        self.trust = trust = trust or PERMISSIVE
+        url = self.base_url or DEFAULT_BASE_URL
+        host = egress.check_url(trust, url, where=spec.where, field="config.base_url")
+        self._read_env = env_key_allowed(
+            trust, self.config, KEY_ENV, required=True, url=url, where=spec.where
+        )
+        self._summarize = trust.summarize_upstream_errors and not egress.vendor_host(host)
         self._params = self._static_params()
         self._max_tokens = int(self.config.get("max_tokens") or DEFAULT_MAX_TOKENS)
         self._client: Any = None
@@ -63,13 +79,18 @@ class AnthropicProvider(BaseProvider):
     def _get_client(self) -> Any:
         if self._client is None:
             self._sdk = sdk = import_vendor("anthropic", "anthropic>=0.40", self.where)
-            key = require_api_key(self.id, self.config, KEY_ENV)
+            key = require_api_key(self.id, self.config, KEY_ENV, read_env=self._read_env)
             headers = {str(k): str(v) for k, v in (self.config.get("headers") or {}).items()}
+            extra: dict[str, Any] = {}
+            http_client = sdk_http_client(self.trust, sdk)  # a strict policy's checked client
+            if http_client is not None:
+                extra["http_client"] = http_client
             self._client = sdk.AsyncAnthropic(
                 api_key=key,
                 base_url=self.base_url,
                 max_retries=0,
                 default_headers=headers or None,
+                **extra,
             )
         return self._client
 
@@ -95,12 +116,13 @@ class AnthropicProvider(BaseProvider):
         except ProviderError:
             raise
         except Exception as exc:
-            mapped = map_sdk_error(self._sdk, exc, self.id)
+            mapped = map_sdk_error(self._sdk, exc, self.id, summarize=self._summarize)
             if mapped is None:
                 raise
             raise mapped from None
         if isinstance(msg, str | bytes) or not hasattr(msg, "content"):
-            raise ProviderResponseError(f"unexpected response: {str(msg)[:200]}", provider=self.id)
+            shown = "" if self._summarize else f": {str(msg)[:200]}"
+            raise ProviderResponseError(f"unexpected response{shown}", provider=self.id)
         usage = _usage(msg.usage)
         return Completion(
             output=output_of(msg.content),

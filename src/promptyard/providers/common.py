@@ -1,14 +1,21 @@
-"""What every adapter shares: identity, pricing, credentials lookup, token estimates."""
+"""What every adapter shares: identity, pricing, credentials lookup (and the trust policy's say
+on it), token estimates, the vendor SDKs' checked HTTP client."""
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
+from promptyard.core.secrets import safe_url
 from promptyard.core.types import ProviderSpec, TokenUsage
 from promptyard.errors import ProviderAuthError
 from promptyard.providers.config import normalize_config, price_override
 from promptyard.providers.pricing import Pricer
+from promptyard.trust import TrustPolicy, egress
+
+# The CLI's and library's policy: allows every key and host (used when none is given).
+PERMISSIVE = TrustPolicy()
 
 # Config keys that cannot change an answer: they stay out of cache keys, so changing them
 # (a new key, a higher concurrency, a price) keeps the cached answers.
@@ -49,20 +56,23 @@ class BaseProvider:
 
 
 def resolve_api_key(
-    config: dict[str, Any], default_env: str | None
+    config: dict[str, Any], default_env: str | None, *, read_env: bool = True
 ) -> tuple[str | None, str | None]:
-    """(key, env var it should come from): config api_key, else api_key_env, else default."""
+    """(key, env var it should come from): config api_key, else api_key_env, else default.
+    `read_env` False (the trust policy refused the variable) reads no environment variable."""
     key = config.get("api_key")
     if key:
         return str(key), None
     env = config.get("api_key_env") or default_env
     if not env:
         return None, None
-    return os.environ.get(env) or None, env
+    return (os.environ.get(env) or None) if read_env else None, env
 
 
-def require_api_key(provider_id: str, config: dict[str, Any], default_env: str | None) -> str:
-    key, env = resolve_api_key(config, default_env)
+def require_api_key(
+    provider_id: str, config: dict[str, Any], default_env: str | None, *, read_env: bool = True
+) -> str:
+    key, env = resolve_api_key(config, default_env, read_env=read_env)
     if key:
         return key
     raise ProviderAuthError(
@@ -70,6 +80,37 @@ def require_api_key(provider_id: str, config: dict[str, Any], default_env: str |
         "provider config)",
         provider=provider_id,
     )
+
+
+def env_key_allowed(
+    trust: TrustPolicy,
+    config: dict[str, Any],
+    default_env: str | None,
+    *,
+    required: bool,
+    url: str,
+    where: str = "",
+) -> bool:
+    """May this provider read its key from the environment, to send it to `url`'s host?
+    ConfigError when the config names or needs a key the policy refuses (trust/egress.py);
+    False when an optional default key may not be used (the provider then sends none).
+    An inline `api_key` is the config author's own: no variable is read for it."""
+    if config.get("api_key"):
+        return True
+    explicit = config.get("api_key_env")
+    env = explicit or default_env
+    if not env:
+        return True
+    host = egress.url_host(url)
+    decided = egress.key_env(
+        trust, env=env, explicit=bool(explicit), required=required, host=host, where=where
+    )
+    return decided is not None
+
+
+def shown_url(url: str) -> str:
+    """`url` as messages show it: no userinfo, no query string."""
+    return safe_url(url)
 
 
 def estimate_usage(prompt: str, output: str) -> TokenUsage:
@@ -105,3 +146,76 @@ def import_vendor(module: str, pip_name: str, where: str = "") -> Any:
             f"this provider needs the `{module}` package: pip install '{pip_name}'",
             file=where or None,
         ) from None
+
+
+# -- the vendor SDKs' HTTP client under a strict policy ----------------------------------------
+
+
+def sdk_http_client(trust: TrustPolicy, sdk: Any) -> Any | None:
+    """An httpx2 client for the official SDKs (openai, anthropic) under a strict egress policy:
+    every connection resolves its host and checks each address first, then connects to a
+    checked address (DNS rebinding gains nothing); redirects are not followed and proxy
+    variables are ignored, as in the aiohttp transport. None under a permissive policy: the
+    SDK builds its own client, as before."""
+    if trust.egress_allow is None:
+        return None
+    import httpx2
+
+    limits = getattr(sdk, "DEFAULT_CONNECTION_LIMITS", None) or httpx2.Limits(
+        max_connections=1000, max_keepalive_connections=100
+    )
+    transport = httpx2.AsyncHTTPTransport(trust_env=False, limits=limits)
+    pool: Any = transport._pool
+    pool._network_backend = _checked_backend_type()(trust, pool._network_backend)
+    timeout = getattr(sdk, "DEFAULT_TIMEOUT", None) or httpx2.Timeout(600.0, connect=5.0)
+    return httpx2.AsyncClient(
+        transport=transport, follow_redirects=False, trust_env=False, timeout=timeout
+    )
+
+
+@functools.cache
+def _checked_backend_type() -> Any:
+    import httpcore2
+
+    class CheckedBackend(httpcore2.AsyncNetworkBackend):
+        """Resolves, checks every address (trust/egress.py), connects to the first one."""
+
+        def __init__(self, trust: TrustPolicy, inner: Any) -> None:
+            self._trust = trust
+            self._inner = inner
+
+        async def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ) -> Any:
+            if egress.host_listed(self._trust, host):
+                targets = [host]
+            else:
+                targets = await egress.resolve_checked(self._trust, host, port)
+            failure: Exception | None = None
+            for target in targets:  # each address was checked; connect to the first that answers
+                try:
+                    return await self._inner.connect_tcp(
+                        target,
+                        port,
+                        timeout=timeout,
+                        local_address=local_address,
+                        socket_options=socket_options,
+                    )
+                except httpcore2.ConnectError as exc:
+                    failure = exc
+            raise failure or egress.EgressRefused(f"{host} has no address")
+
+        async def connect_unix_socket(
+            self, path: str, timeout: float | None = None, socket_options: Any = None
+        ) -> Any:
+            raise egress.EgressRefused("Unix sockets are not allowed here")
+
+        async def sleep(self, seconds: float) -> None:
+            await self._inner.sleep(seconds)
+
+    return CheckedBackend

@@ -85,6 +85,18 @@ def normalize_config(config: Mapping[str, Any] | None, where: str = "") -> dict[
     return out
 
 
+def canonical_keys(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`config` with promptfoo's key spellings renamed to ours, nothing validated (for a
+    plugin's config, whose other keys are its own)."""
+    out: dict[str, Any] = {}
+    for key, value in (config or {}).items():
+        if key in _HOST_KEYS and isinstance(value, str) and value:
+            out.setdefault("base_url", _host_to_url(value, "", key))
+        else:
+            out.setdefault(_ALIASES.get(key, key), value)
+    return out
+
+
 def _validate(cfg: dict[str, Any], where: str) -> None:
     for key in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
         if key in cfg and cfg[key] is not None:

@@ -44,6 +44,8 @@ def create_embedder(
     """The embedder `ref` names; ConfigError (naming `where`) for an unknown id or bad config.
 
     `base_dir` is accepted for parity with create_provider (no embedder reads files yet).
+    `trust` decides, as for create_provider, which environment variable may supply the key,
+    where it may go and which hosts may be called (trust/egress.py).
     """
     provider_id, raw_config = _split_ref(ref, where)
     prefix = provider_id.partition(":")[0]
@@ -52,15 +54,22 @@ def create_embedder(
 
         return LocalEmbedder(provider_id, _local_model(provider_id, where), raw_config, where=where)
     flavor, model = _http_model(provider_id, where)
-    return OpenAICompatEmbedder(provider_id, flavor, model, raw_config, where=where)
+    return OpenAICompatEmbedder(provider_id, flavor, model, raw_config, where=where, trust=trust)
 
 
-def check_embedder_credentials(ref: str | Mapping[str, Any], *, where: str = "") -> None:
+def check_embedder_credentials(
+    ref: str | Mapping[str, Any], *, where: str = "", trust: TrustPolicy | None = None
+) -> None:
     """Raise ProviderAuthError naming the variable to set when a needed API key is missing.
 
     Call it before a run: it makes no call and loads nothing. The offline model needs no key.
+    With `trust`, a variable the policy refuses is refused first, set or not.
     """
     provider_id, raw_config = _split_ref(ref, where)
+    if trust is not None:
+        from promptyard.providers.registry import check_key_env_allowed
+
+        check_key_env_allowed(trust, raw_config, where=where)
     if provider_id.partition(":")[0] in LOCAL_PREFIXES:
         _local_model(provider_id, where)
         return
@@ -81,6 +90,7 @@ class OpenAICompatEmbedder:
         config: Mapping[str, Any] | None = None,
         *,
         where: str = "",
+        trust: TrustPolicy | None = None,
     ) -> None:
         from promptyard.providers.openai_http import OpenAICompatProvider
 
@@ -88,7 +98,7 @@ class OpenAICompatEmbedder:
         self.model = model
         self._config = normalize_config(config, where)
         spec = ProviderSpec(id=provider_id, config=dict(config or {}), where=where)
-        self._client = OpenAICompatProvider(spec, flavor)
+        self._client = OpenAICompatProvider(spec, flavor, trust=trust)
         self.base_url = self._client.base_url
         self._pricer = Pricer(
             flavor.prefix,

@@ -13,8 +13,8 @@ from typing import Any
 
 from promptyard.core.types import Completion, CompletionRequest, ProviderSpec
 from promptyard.errors import ProviderError, ProviderResponseError
-from promptyard.providers.common import import_vendor, require_api_key, resolve_api_key
-from promptyard.providers.http_errors import excerpt
+from promptyard.providers.common import import_vendor, sdk_http_client
+from promptyard.providers.http_errors import body_note, summary
 from promptyard.providers.openai_flavors import Flavor
 from promptyard.providers.openai_http import OpenAICompatProvider
 from promptyard.providers.openai_wire import (
@@ -24,11 +24,14 @@ from promptyard.providers.openai_wire import (
     parse_chat,
 )
 from promptyard.providers.sdk_errors import map_sdk_error
+from promptyard.trust import TrustPolicy
 
 
 class OpenAISDKProvider(OpenAICompatProvider):
-    def __init__(self, spec: ProviderSpec, flavor: Flavor) -> None:
-        super().__init__(spec, flavor)
+    def __init__(
+        self, spec: ProviderSpec, flavor: Flavor, *, trust: TrustPolicy | None = None
+    ) -> None:
+        super().__init__(spec, flavor, trust=trust)
         self._client: Any = None
         self._sdk: Any = None
         extra = dict(self._body)
@@ -40,10 +43,11 @@ class OpenAISDKProvider(OpenAICompatProvider):
     def _get_client(self) -> Any:
         if self._client is None:
             self._sdk = sdk = import_vendor("openai", "openai>=1.50", self.where)
-            if self.needs_key():
-                key: str | None = require_api_key(self.id, self.config, self.flavor.key_env)
-            else:
-                key, _ = resolve_api_key(self.config, self.flavor.key_env)
+            key = self.api_key()
+            extra: dict[str, Any] = {}
+            http_client = sdk_http_client(self.trust, sdk)  # a strict policy's checked client
+            if http_client is not None:
+                extra["http_client"] = http_client
             self._client = sdk.AsyncOpenAI(
                 api_key=key or "not-needed",  # local servers ignore it; the SDK insists
                 base_url=self.base_url,
@@ -53,6 +57,7 @@ class OpenAISDKProvider(OpenAICompatProvider):
                     str(k): str(v) for k, v in (self.config.get("headers") or {}).items()
                 }
                 or None,
+                **extra,
             )
         return self._client
 
@@ -85,7 +90,8 @@ class OpenAISDKProvider(OpenAICompatProvider):
                 )
                 if isinstance(resp, str | bytes):
                     raise ProviderResponseError(
-                        f"the body is not JSON: {excerpt(resp)}", provider=self.id
+                        f"the body is not JSON: {body_note(resp, summarize=self._summarize)}",
+                        provider=self.id,
                     )
                 data = resp.model_dump(exclude_none=True)
         except ProviderError:
@@ -93,14 +99,22 @@ class OpenAISDKProvider(OpenAICompatProvider):
         except ValueError as exc:  # a 200 whose body is not JSON
             doc = exc.doc if isinstance(exc, json.JSONDecodeError) else str(exc)
             raise ProviderResponseError(
-                f"the body is not JSON: {excerpt(doc)}", provider=self.id
+                f"the body is not JSON: {body_note(doc, summarize=self._summarize)}",
+                provider=self.id,
             ) from None
         except Exception as exc:
-            mapped = map_sdk_error(sdk, exc, self.id)
+            mapped = map_sdk_error(sdk, exc, self.id, summarize=self._summarize)
             if mapped is None:
                 raise
             raise mapped from None
-        completion = parse_chat(data, provider=self.id)
+        try:
+            completion = parse_chat(data, provider=self.id)
+        except ProviderResponseError:
+            if not self._summarize:
+                raise
+            raise ProviderResponseError(
+                f"not a chat completion: {summary(data)}", provider=self.id
+            ) from None
         completion.latency_ms = (time.perf_counter() - start) * 1000.0
         completion.cost = self.pricer(completion.usage)
         if self._json:

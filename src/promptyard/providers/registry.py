@@ -5,18 +5,21 @@ Vendor SDKs are imported only when a provider that needs them makes its first ca
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from promptyard.core.types import ProviderSpec
 from promptyard.errors import ConfigError
 from promptyard.providers.base import Provider
 from promptyard.providers.common import require_api_key
-from promptyard.providers.config import normalize_config
+from promptyard.providers.config import canonical_keys, normalize_config
 from promptyard.providers.openai_flavors import FLAVORS, key_required
-from promptyard.trust import TrustPolicy
+from promptyard.trust import TrustPolicy, egress
 
 ProviderFactory = Callable[[ProviderSpec, str], Provider]  # (spec, base_dir) -> provider
+# The built-ins take the policy too: they know their resolved host and key variable.
+TrustedFactory = Callable[[ProviderSpec, str, TrustPolicy], Provider]
 CredentialCheck = Callable[[ProviderSpec], None]
 
 
@@ -24,6 +27,7 @@ CredentialCheck = Callable[[ProviderSpec], None]
 class _Entry:
     factory: ProviderFactory
     check: CredentialCheck | None
+    trusted: TrustedFactory | None = None
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -79,23 +83,68 @@ def create_provider(spec: ProviderSpec, *, base_dir: str = ".", trust: TrustPoli
     entry = _entry(spec)
     if provider_prefix(spec.id) in PYTHON_PREFIXES:
         trust.check_python("Python providers", file=spec.where or None, field="id")
+    if entry.trusted is not None:
+        # Keys and hosts (trust/egress.py): a built-in checks the host it resolved (config,
+        # vendor env var or default) and the variable its key comes from, and re-checks
+        # every address when it connects.
+        return entry.trusted(spec, base_dir, trust)
+    _check_plugin_endpoint(spec, trust)
     return entry.factory(spec, base_dir)
 
 
-def check_credentials(spec: ProviderSpec) -> None:
-    """Raise ProviderAuthError, naming the variable to set, when a needed key is missing."""
+def _check_plugin_endpoint(spec: ProviderSpec, trust: TrustPolicy) -> None:
+    """For a plugin's provider, what its config names: its URL's host and the variable its
+    key comes from (a plugin that reads other variables or hosts is the operator's choice)."""
+    if trust.egress_allow is None and trust.key_envs is None:
+        return
+    cfg = canonical_keys(spec.config)
+    url = cfg.get("base_url")
+    host = ""
+    if isinstance(url, str) and url:
+        host = egress.check_url(trust, url, where=spec.where, field="config.base_url")
+    env = cfg.get("api_key_env")
+    if isinstance(env, str) and env and not cfg.get("api_key"):
+        egress.key_env(trust, env=env, explicit=True, required=True, host=host, where=spec.where)
+
+
+def check_credentials(spec: ProviderSpec, *, trust: TrustPolicy | None = None) -> None:
+    """Raise ProviderAuthError, naming the variable to set, when a needed key is missing.
+    With `trust`, a variable the policy refuses is refused first (ConfigError), whether it is
+    set or not: the answer must not tell which of the server's variables exist."""
     entry = _entry(spec)
+    if trust is not None:
+        check_key_env_allowed(trust, spec.config, where=spec.where)
     if entry.check is not None:
         entry.check(spec)
+
+
+def check_key_env_allowed(
+    trust: TrustPolicy, config: Mapping[str, Any] | None, *, where: str = ""
+) -> None:
+    """ConfigError when `config` names a key variable (`apiKeyEnvar`) the policy refuses."""
+    if trust.key_envs is None:
+        return
+    cfg = canonical_keys(config)
+    env = cfg.get("api_key_env")
+    if isinstance(env, str) and env and not cfg.get("api_key") and env not in trust.key_envs:
+        egress.key_env(trust, env=env, explicit=True, required=True, host="", where=where)
 
 
 # -- built-ins -------------------------------------------------------------------------------
 
 
-def _openai_family(prefix: str) -> tuple[ProviderFactory, CredentialCheck]:
+class _BuiltinFactory(Protocol):
+    """A built-in's factory: callable as a ProviderFactory and as a TrustedFactory."""
+
+    def __call__(
+        self, spec: ProviderSpec, base_dir: str, trust: TrustPolicy | None = None
+    ) -> Provider: ...
+
+
+def _openai_family(prefix: str) -> tuple[_BuiltinFactory, CredentialCheck]:
     flavor = FLAVORS[prefix]
 
-    def factory(spec: ProviderSpec, base_dir: str) -> Provider:
+    def factory(spec: ProviderSpec, base_dir: str, trust: TrustPolicy | None = None) -> Provider:
         kind = spec.id.split(":")[1] if spec.id.count(":") >= 2 else None
         if kind == "completion":
             raise ConfigError(
@@ -108,10 +157,10 @@ def _openai_family(prefix: str) -> tuple[ProviderFactory, CredentialCheck]:
         if cfg.get("transport") == "sdk":
             from promptyard.providers.openai_sdk import OpenAISDKProvider
 
-            return OpenAISDKProvider(spec, flavor)
+            return OpenAISDKProvider(spec, flavor, trust=trust)
         from promptyard.providers.openai_http import OpenAICompatProvider
 
-        return OpenAICompatProvider(spec, flavor)
+        return OpenAICompatProvider(spec, flavor, trust=trust)
 
     def check(spec: ProviderSpec) -> None:
         cfg = normalize_config(spec.config, spec.where)
@@ -121,10 +170,10 @@ def _openai_family(prefix: str) -> tuple[ProviderFactory, CredentialCheck]:
     return factory, check
 
 
-def _anthropic(spec: ProviderSpec, base_dir: str) -> Provider:
+def _anthropic(spec: ProviderSpec, base_dir: str, trust: TrustPolicy | None = None) -> Provider:
     from promptyard.providers.anthropic_messages import AnthropicProvider
 
-    return AnthropicProvider(spec)
+    return AnthropicProvider(spec, trust=trust)
 
 
 def _anthropic_check(spec: ProviderSpec) -> None:
@@ -154,8 +203,8 @@ def _scripted(spec: ProviderSpec, base_dir: str) -> Provider:
 def _register_builtins() -> None:
     for prefix in FLAVORS:
         factory, check = _openai_family(prefix)
-        register_provider(prefix, factory, check_credentials=check)
-    register_provider("anthropic", _anthropic, check_credentials=_anthropic_check)
+        _REGISTRY[prefix] = _Entry(factory, check, trusted=factory)
+    _REGISTRY["anthropic"] = _Entry(_anthropic, _anthropic_check, trusted=_anthropic)
     register_provider("echo", _echo)
     register_provider("python", _python)
     register_provider("file", _python)  # promptfoo: file://provider.py[:fn]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from promptyard.core.secrets import scrub_text
 from promptyard.errors import (
     ProviderError,
     ProviderResponseError,
@@ -15,15 +16,23 @@ from promptyard.errors import (
     ProviderTimeoutError,
 )
 from promptyard.providers.http_errors import error_for_status
+from promptyard.trust.egress import refusal_in
 
 
-def map_sdk_error(sdk: Any, exc: BaseException, provider: str) -> ProviderError | None:
-    """Our error for an SDK exception, or None when it is not one of the SDK's API errors."""
+def map_sdk_error(
+    sdk: Any, exc: BaseException, provider: str, *, summarize: bool = False
+) -> ProviderError | None:
+    """Our error for an SDK exception, or None when it is not one of the SDK's API errors.
+    `summarize` (a strict trust policy): bodies are summarised, not echoed."""
+    refused = refusal_in(exc)
+    if refused is not None:
+        return ProviderError(str(refused), provider=provider)  # not retryable
     if isinstance(exc, sdk.APITimeoutError):
-        return ProviderTimeoutError(f"no answer in time: {exc}", provider=provider)
+        return ProviderTimeoutError(f"no answer in time: {scrub_text(str(exc))}", provider=provider)
     if isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__ or exc
-        return ProviderServerError(f"connection failed: {cause}", provider=provider)
+        shown = scrub_text(str(cause))
+        return ProviderServerError(f"connection failed: {shown}", provider=provider)
     if isinstance(exc, sdk.APIStatusError):
         response = exc.response
         body = getattr(exc, "body", None)
@@ -32,7 +41,10 @@ def map_sdk_error(sdk: Any, exc: BaseException, provider: str) -> ProviderError 
             raw = response.content
         except Exception:  # a streamed response that was never read
             raw = str(body or exc)
-        return error_for_status(exc.status_code, raw, response.headers, provider=provider)
+        return error_for_status(
+            exc.status_code, raw, response.headers, provider=provider, summarize=summarize
+        )
     if isinstance(exc, sdk.APIResponseValidationError | sdk.APIError):
-        return ProviderResponseError(f"unexpected response: {exc}", provider=provider)
+        shown = "" if summarize else f": {scrub_text(str(exc))}"
+        return ProviderResponseError(f"unexpected response{shown}", provider=provider)
     return None

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from promptyard.core.secrets import redact, scrub_text
 from promptyard.core.types import TrialResult
 from promptyard.reports.common import output_text
 
@@ -81,7 +82,7 @@ def trial_to_promptfoo(trial: TrialResult, prompt_index: dict[str, int]) -> dict
             "cached": trial.cached,
             "cost": trial.cost,
         },
-        "error": trial.error,
+        "error": _error(trial),
         "failureReason": failure,
         "success": trial.success,
         "score": trial.score,
@@ -129,7 +130,8 @@ def write_json(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> Non
     out.write('}, "summary": ')
     out.write(json.dumps(summary, ensure_ascii=False))
     out.write(', "config": ')
-    out.write(json.dumps(run.config, ensure_ascii=False, default=str))
+    # Stored configs are redacted already; again here for runs stored by older versions.
+    out.write(json.dumps(redact(run.config), ensure_ascii=False, default=str))
     out.write(', "shareableUrl": null}\n')
 
 
@@ -178,7 +180,7 @@ def write_csv(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> None
                 "true" if t.success else "false",
                 f"{t.score:.6g}",
                 _failure_reason(t),
-                t.error or "",
+                _error(t) or "",
                 f"{t.latency_ms:.1f}",
                 "" if t.cost is None else f"{t.cost:.8f}",
                 t.usage.prompt,
@@ -229,6 +231,11 @@ def export_run(run: RunInfo, trials: Iterable[TrialResult], path: str | Path, fm
     newline = "" if fmt == "csv" else None
     with target.open("w", encoding="utf-8", newline=newline) as out:
         writer(run, trials, out)
+
+
+def _error(trial: TrialResult) -> str | None:
+    """A trial's error without URL credentials (errors are scrubbed when made; older runs)."""
+    return None if trial.error is None else scrub_text(trial.error)
 
 
 def _failure_reason(trial: TrialResult) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from promptyard.core.hashing import content_hash
+from promptyard.core.secrets import find_secret
 from promptyard.errors import NotFound
 from promptyard.store.checks import (
     LATEST,
@@ -285,6 +286,14 @@ class RegistryStore(DatasetRegistry):
             raise ValueError("a profile needs a provider id, such as 'openai:gpt-4.1-mini'")
         cfg = as_mapping(config, "config")
         check_no_secrets(cfg)
+        hidden = find_secret(cfg)  # every token reads profiles: nothing there may be hidden
+        if hidden is not None:
+            raise ValueError(
+                f"profile config key {hidden!r} may hold a credential (header values other "
+                "than Content-Type, Accept, User-Agent and the vendors' version headers, and a "
+                "URL's user, password and query string are hidden): store secrets by env var "
+                "name only, e.g. `api_key_env: OPENAI_API_KEY`"
+            )
         rec = ProfileRecord(str(uuid.uuid4()), project, name, provider_id, label, cfg, now())
         taken = f"profile {name!r}{in_project(project)} already exists"
         with self._errors(f"create profile {name!r}", conflict=taken), self._write() as conn:
