@@ -3,6 +3,11 @@
 Turns what a config writes as a grading `provider` (an id, `{id, label, config}`, nothing for
 the default) into providers wrapped in the same call policy as the task's, built once per
 distinct reference and closed with the run. The judge's response cache is the run store's.
+
+Every model is built through the run's trust policy (`build_provider`): a python:/file://
+judge or proposer is refused where Python is off, and confined to the project folder where
+the policy confines files. check() builds the model, so a refused one stops the run (and a
+server's submit) before any call.
 """
 
 from __future__ import annotations
@@ -44,6 +49,19 @@ def provider_spec(ref: Any, default: str, where: str = "options.provider") -> Pr
     )
 
 
+def build_provider(spec: ProviderSpec, *, base_dir: str, trust: TrustPolicy) -> Provider:
+    """create_provider, after the policy has checked a python:/file:// provider's file (the
+    registry's factory knows no policy, so its file rules are applied here first)."""
+    from promptyard.providers import create_provider
+    from promptyard.providers.registry import PYTHON_PREFIXES, provider_prefix
+
+    if isinstance(spec.id, str) and provider_prefix(spec.id) in PYTHON_PREFIXES:
+        from promptyard.providers.pyfunc import check_python_provider
+
+        check_python_provider(spec, base_dir=base_dir, trust=trust)
+    return create_provider(spec, base_dir=base_dir, trust=trust)
+
+
 class _PolicyModel:
     """A judge model: the provider behind the task's retry, timeout and concurrency policy."""
 
@@ -83,36 +101,39 @@ class RunJudgeModels:
         self._chat: dict[str, _PolicyModel] = {}
         self._embedders: dict[str, Embedder] = {}
 
-    def _chat_spec(self, ref: Any) -> ProviderSpec:
-        return provider_spec(ref, self._settings.judge_provider)
+    def _chat_spec(self, ref: Any, where: str = "") -> ProviderSpec:
+        return provider_spec(ref, self._settings.judge_provider, where or "options.provider")
 
     def _embedding_ref(self, ref: Any) -> Any:
         return ref if ref not in (None, "") else self._settings.embedding_provider
 
-    def check(self, ref: Any, kind: str) -> None:
+    def check(self, ref: Any, kind: str, where: str = "") -> None:
+        """Credentials first (naming the variable to set), then the model is built through
+        the policy and kept for the run: a refused judge stops the run before any call."""
         if kind == "embedding":
             from promptyard.providers.embeddings import check_embedder_credentials
 
-            check_embedder_credentials(self._embedding_ref(ref))
+            check_embedder_credentials(self._embedding_ref(ref), where=where)
+            self.embedder(ref, where)
             return
         from promptyard.providers import check_credentials
 
-        check_credentials(self._chat_spec(ref))
+        check_credentials(self._chat_spec(ref, where))
+        self.chat(ref, where)
 
-    def chat(self, ref: Any) -> _PolicyModel:
-        spec = self._chat_spec(ref)
+    def chat(self, ref: Any, where: str = "") -> _PolicyModel:
+        spec = self._chat_spec(ref, where)
         key = json.dumps([spec.id, spec.config], sort_keys=True, default=str)
         model = self._chat.get(key)
         if model is None:
-            from promptyard.providers import create_provider
             from promptyard.providers.policy import CallPolicy
 
-            provider = create_provider(spec, base_dir=self._base_dir, trust=self._trust)
+            provider = build_provider(spec, base_dir=self._base_dir, trust=self._trust)
             policy = CallPolicy.from_config(provider, spec.config, self._options, where=spec.where)
             model = self._chat[key] = _PolicyModel(provider, policy, self._budget)
         return model
 
-    def embedder(self, ref: Any) -> Embedder:
+    def embedder(self, ref: Any, where: str = "") -> Embedder:
         ref = self._embedding_ref(ref)
         key = json.dumps(ref, sort_keys=True, default=str)
         embedder = self._embedders.get(key)
@@ -120,7 +141,7 @@ class RunJudgeModels:
             from promptyard.providers.embeddings import create_embedder
 
             embedder = self._embedders[key] = create_embedder(
-                ref, base_dir=self._base_dir, trust=self._trust
+                ref, base_dir=self._base_dir, where=where, trust=self._trust
             )
         return embedder
 

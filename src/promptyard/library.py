@@ -17,7 +17,7 @@ from promptyard.core.types import EvalSpec, TrialResult
 from promptyard.engine.budget import Budget
 from promptyard.engine.runner import EvalRunner, TrialSink
 from promptyard.errors import ConfigError
-from promptyard.judge_models import RunJudgeModels, StoreJudgeCache
+from promptyard.judge_models import RunJudgeModels, StoreJudgeCache, build_provider
 from promptyard.settings import Settings, load_settings
 from promptyard.trust import TrustPolicy
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from promptyard.optimize.base import Evaluation
     from promptyard.optimize.loop import Notify, Outcome
     from promptyard.optimize.loop import Settings as OptimizeSettings
+    from promptyard.providers.base import Provider
+    from promptyard.scorers import Grader
     from promptyard.scorers.judge import Judge
     from promptyard.store import Store
     from promptyard.store.lite import LiteStore
@@ -292,6 +294,101 @@ def _load_kpis(spec: EvalSpec, req: EvalRequest) -> None:
         spec.kpi_threshold = req.kpi_threshold
 
 
+def _new_grader(
+    spec: EvalSpec,
+    settings: Settings,
+    trust: TrustPolicy,
+    judge_models: RunJudgeModels,
+    *,
+    cache_store: Any = None,
+    prestart_js: bool = True,
+) -> Grader:
+    from promptyard.scorers import Grader
+
+    def make_judge() -> Judge:
+        from promptyard.scorers.judge import Judge
+
+        cache = StoreJudgeCache(cache_store) if cache_store is not None else None
+        return Judge(judge_models, cache=cache, base_dir=spec.base_dir)
+
+    return Grader(
+        base_dir=spec.base_dir,
+        trust=trust,
+        js_timeout_ms=settings.js_timeout_ms,
+        js_max_memory_bytes=settings.js_max_memory_mb * 2**20,
+        judge=make_judge,
+        prestart_js=prestart_js,
+    )
+
+
+def _check_spec(spec: EvalSpec, grader: Grader) -> None:
+    """What a run checks before its first call, in order: every assertion (which builds each
+    judge and embedding model through the policy), then the task providers' credentials."""
+    from promptyard.providers import check_credentials
+
+    for test in spec.tests:
+        grader.validate_test(test)
+    for provider_spec in spec.providers:
+        check_credentials(provider_spec)
+
+
+def check_config(
+    config: str | Path | Mapping[str, Any] | EvalSpec,
+    *,
+    base_dir: str | Path | None = None,
+    settings: Settings | None = None,
+    trust: TrustPolicy | None = None,
+    request: EvalRequest | None = None,
+    proposer: Any = None,
+) -> EvalSpec:
+    """Everything `evaluate_async` does before its first call, and no call: load the config,
+    validate every assertion (building each judge and embedding model), check the task
+    providers' credentials and build each one (and the optimizer's `proposer`, when given),
+    all under `trust`; then close what was built. Raises ConfigError naming the field (or
+    ProviderAuthError naming the variable to set). Returns the loaded spec.
+
+    Synchronous: it runs user code only where `trust` allows Python (importing a python:
+    provider's file), so the server calls it from a worker thread."""
+    settings = settings or load_settings()
+    trust = trust or TrustPolicy.local(settings)
+    if isinstance(config, EvalSpec):
+        spec = config
+    else:
+        spec = load_spec(config, base_dir=base_dir, request=request, trust=trust)
+    judge_models = RunJudgeModels(settings, spec.options, spec.base_dir, trust=trust)
+    grader = _new_grader(spec, settings, trust, judge_models, prestart_js=False)
+    providers: list[Provider] = []
+    try:
+        _check_spec(spec, grader)
+        for provider_spec in spec.providers:
+            providers.append(build_provider(provider_spec, base_dir=spec.base_dir, trust=trust))
+        if proposer not in (None, ""):
+            judge_models.check(proposer, "chat", "proposer_model")
+    finally:
+        grader.close()
+        _close_now(providers, judge_models)
+    return spec
+
+
+def _close_now(providers: Sequence[Provider], judge_models: RunJudgeModels) -> None:
+    """Close providers that never made a call, from synchronous code (a loop of their own,
+    on this thread unless it already runs one)."""
+
+    async def close() -> None:
+        for provider in providers:
+            await provider.aclose()
+        await judge_models.aclose()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(close())
+        return
+    worker = threading.Thread(target=asyncio.run, args=(close(),), name="promptyard-close")
+    worker.start()
+    worker.join()
+
+
 async def evaluate_async(
     config: str | Path | Mapping[str, Any] | None = None,
     *,
@@ -312,8 +409,6 @@ async def evaluate_async(
     """Evaluate a config and keep the run in the store. See `evaluate` for the arguments;
     `budget` caps spend (checked before every task call; judge calls are counted in it);
     `trust` is what the config may reach (default: the local user's policy)."""
-    from promptyard.providers import check_credentials, create_provider
-    from promptyard.scorers import Grader
     from promptyard.store import default_database_url
 
     settings = settings or load_settings()
@@ -328,37 +423,18 @@ async def evaluate_async(
     store = _OpeningStore(url)
     judge_models = RunJudgeModels(settings, spec.options, spec.base_dir, trust=trust,
                                   budget=budget)  # fmt: skip
-
-    def make_judge() -> Judge:
-        from promptyard.scorers.judge import Judge
-
-        cache = StoreJudgeCache(store) if spec.options.cache else None
-        return Judge(judge_models, cache=cache, base_dir=spec.base_dir)
-
-    grader = Grader(
-        base_dir=spec.base_dir,
-        allow_python=trust.allow_python,
-        js_timeout_ms=settings.js_timeout_ms,
-        js_max_memory_bytes=settings.js_max_memory_mb * 2**20,
-        judge=make_judge,
-    )
-    # defaultTest's assertions are one object shared by every test: validate each once (its
-    # options, which name the judge, are shared too).
-    validated: set[int] = set()
-    for test in spec.tests:
-        for assertion in test.assertions:
-            if id(assertion) not in validated:
-                validated.add(id(assertion))
-                grader.validate(assertion, test.options)
-    for provider_spec in spec.providers:
-        check_credentials(provider_spec)
-    if not url.startswith("sqlite"):
-        store.wait()  # a network database: fail before any call if it is unreachable
-    providers = []
+    grader = _new_grader(spec, settings, trust, judge_models,
+                         cache_store=store if spec.options.cache else None)  # fmt: skip
+    providers: list[Provider] = []
     try:
-        # Inside the try: a bad second provider must not leak the first one's connections.
+        # The same checks as check_config (a server's submit), again: a resumed job runs under
+        # today's policy, not the one it was accepted under.
+        _check_spec(spec, grader)
+        if not url.startswith("sqlite"):
+            store.wait()  # a network database: fail before any call if it is unreachable
+        # A bad second provider must not leak the first one's connections.
         for provider_spec in spec.providers:
-            providers.append(create_provider(provider_spec, base_dir=spec.base_dir, trust=trust))
+            providers.append(build_provider(provider_spec, base_dir=spec.base_dir, trust=trust))
         runner = EvalRunner(
             spec,
             providers=providers,
@@ -517,7 +593,6 @@ async def optimize_async(
     from promptyard.optimize.base import BudgetExhausted
     from promptyard.optimize.loop import iteration_dict, optimize
     from promptyard.optimize.registry import get_optimizer
-    from promptyard.providers import create_provider
     from promptyard.store import Store, default_database_url
 
     settings = settings or load_settings()
@@ -533,11 +608,11 @@ async def optimize_async(
                           field="proposer_model")  # fmt: skip
     models = RunJudgeModels(settings, spec.options, spec.base_dir, trust=trust)
     if proposer not in (None, ""):
-        models.check(proposer, "chat")
+        models.check(proposer, "chat", "proposer_model")  # built now, through the policy
     url = database_url or settings.database_url or default_database_url(spec.base_dir)
     opt_id = optimization_id or str(uuid.uuid4())
+    task = build_provider(spec.providers[0], base_dir=spec.base_dir, trust=trust)
     store = await asyncio.to_thread(Store.open, url)
-    task = create_provider(spec.providers[0], base_dir=spec.base_dir, trust=trust)
     out_tokens = completion_tokens(spec.providers[0].config)
 
     def estimate(prompt: str, calls: int) -> float:

@@ -4,6 +4,11 @@ The function (default `call_api`, as in promptfoo) is called as fn(prompt, optio
 with options={"config": ..., "id": ...} and context={"vars": ...}. It may be sync (run in a
 thread so the loop keeps going) or async, and return a string or a dict with `output`,
 `tokenUsage`, `cost`, `error`. The file is imported once, when the provider is created.
+
+User Python runs only where the trust policy allows it; under a confining policy (the
+server's) the file must be a real .py file inside the project folder, found by the one file
+resolver (trust/files.py): no absolute paths, no `..`, no symlink out, and never a module
+looked up by name on sys.path (`python:os.py` is the project's os.py or nothing).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from promptyard.core.types import Completion, CompletionRequest, ProviderSpec
 from promptyard.errors import ConfigError, ProviderError, ProviderResponseError
 from promptyard.providers.common import BaseProvider, estimate_usage, usage_from_token_usage
+from promptyard.trust import TrustPolicy
 
 DEFAULT_FUNCTION = "call_api"
 _modules: dict[str, ModuleType] = {}
@@ -39,6 +45,42 @@ def parse_python_id(provider_id: str) -> tuple[str, str]:
     if sep and path.endswith(".py") and fn.isidentifier():
         return path, fn
     return rest, DEFAULT_FUNCTION
+
+
+def python_file(spec: ProviderSpec, base_dir: str, trust: TrustPolicy | None = None) -> Path:
+    """The .py file a python:/file:// provider names, checked by `trust` (None: the local
+    user's rules, as before policies). ConfigError names spec.where and its `id`."""
+    where = spec.where or None
+    if trust is not None:
+        trust.check_python("Python providers", file=where, field="id")
+    rel, _ = parse_python_id(spec.id)
+    if not rel.endswith(".py"):
+        raise ConfigError(
+            f"{spec.id!r}: only Python files (.py) can be file providers", file=where, field="id"
+        )
+    if trust is not None and trust.confine_files:
+        from promptyard.trust.files import resolve_one
+
+        try:
+            full = Path(resolve_one(trust, rel, base_dir, what="python provider"))
+        except ConfigError as exc:
+            raise ConfigError(str(exc), file=where, field="id") from None
+        if not full.is_file():  # errors name the file as written, never a server path
+            raise ConfigError(f"python provider file not found: {rel}", file=where, field="id")
+        return full
+    path = Path(rel)
+    if not path.is_absolute():
+        path = Path(base_dir) / path
+    path = path.resolve()
+    if not path.is_file():
+        raise ConfigError(f"python provider file not found: {path}", file=where, field="id")
+    return path
+
+
+def check_python_provider(spec: ProviderSpec, *, base_dir: str, trust: TrustPolicy) -> None:
+    """Refuse a python:/file:// provider that `trust` does not allow, before it is built
+    (composition roots call it ahead of create_provider; nothing is imported)."""
+    python_file(spec, base_dir, trust)
 
 
 def load_module(path: Path) -> ModuleType:
@@ -71,28 +113,17 @@ def load_module(path: Path) -> ModuleType:
 
 
 class PythonProvider(BaseProvider):
-    def __init__(self, spec: ProviderSpec, *, base_dir: str = ".") -> None:
+    def __init__(
+        self, spec: ProviderSpec, *, base_dir: str = ".", trust: TrustPolicy | None = None
+    ) -> None:
         rel, fn_name = parse_python_id(spec.id)
         super().__init__(spec, prefix="python", model=f"{rel}:{fn_name}")
-        path = Path(rel)
-        if path.suffix != ".py":
-            raise ConfigError(
-                f"{spec.id!r}: only Python files (.py) can be file providers",
-                file=spec.where or None,
-                field="id",
-            )
-        if not path.is_absolute():
-            path = Path(base_dir) / path
-        path = path.resolve()
-        if not path.is_file():
-            raise ConfigError(
-                f"python provider file not found: {path}", file=spec.where or None, field="id"
-            )
+        path = python_file(spec, base_dir, trust)
         module = load_module(path)
         fn = getattr(module, fn_name, None)
         if not callable(fn):
             raise ConfigError(
-                f"{path} defines no function {fn_name}(prompt, options, context)",
+                f"{rel} defines no function {fn_name}(prompt, options, context)",
                 file=spec.where or None,
                 field="id",
             )

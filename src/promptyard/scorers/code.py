@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from typing import Any
 
 from promptyard.core.types import Assertion, GradingContext, GradingResult, TestCase
-from promptyard.errors import SandboxLimitError, ScorerError
+from promptyard.errors import ConfigError, SandboxLimitError, ScorerError
 from promptyard.scorers.js_sandbox import JsCallResult, JsError, JsSandbox
 from promptyard.scorers.py_exec import (
     PythonRunner,
@@ -24,6 +23,8 @@ from promptyard.scorers.py_exec import (
     is_grading_result,
     normalize_python_result,
 )
+from promptyard.trust import TrustPolicy
+from promptyard.trust.files import resolve_one
 
 __all__ = ["CodeRunner", "build_function_body", "parse_file_ref"]
 
@@ -251,24 +252,24 @@ class CodeRunner:
 
     JavaScript runs in a V8 isolate in a child process with `js_timeout_ms` and
     `js_max_memory_bytes` limits (see js_sandbox). Python runs in this process, only when
-    `allow_python`. `confine_files` refuses file:// paths outside `base_dir` (for servers).
+    `trust` allows it. Script files are found by the one resolver (trust/files.py), which a
+    confining policy keeps inside `base_dir` (the server's).
     """
 
     def __init__(
         self,
         *,
         base_dir: str,
-        allow_python: bool,
+        trust: TrustPolicy,
         js_timeout_ms: int,
         js_max_memory_bytes: int,
-        confine_files: bool = False,
     ) -> None:
         self.base_dir = base_dir
-        self.allow_python = allow_python
-        self.confine_files = confine_files
+        self.trust = trust
         self._js = JsSandbox(timeout_ms=js_timeout_ms, max_memory_bytes=js_max_memory_bytes)
         self._py = PythonRunner(base_dir)
         self._sources: dict[str, str] = {}
+        self._resolved: dict[str, str] = {}
         self._tests = _TestJsonCache()
 
     def start_js(self) -> None:
@@ -317,7 +318,7 @@ class CodeRunner:
             return _error_result(assertion, "python assertion must have a string value")
         ref = parse_file_ref(code)
         is_js_file = ref is not None and ref[0].lower().endswith(_JS_EXTS + _TS_EXTS)
-        if not self.allow_python and not is_js_file:
+        if not self.trust.allow_python and not is_js_file:
             return _error_result(assertion, PYTHON_DISABLED, plain=True)
         try:
             if ref is not None and is_js_file:
@@ -348,7 +349,7 @@ class CodeRunner:
         context = {"vars": ctx.vars, "prompt": {"raw": ctx.prompt, "label": ctx.prompt}}
         try:
             if ref is not None and ref[0].lower().endswith(".py"):
-                if not self.allow_python:
+                if not self.trust.allow_python:
                     raise _UserCodeError("python transforms are disabled on this server")
                 value = self._run_python_ref(ref, "get_transform", output, ctx, None, context)
             else:
@@ -395,10 +396,14 @@ class CodeRunner:
         return text
 
     def _resolve(self, path: str) -> str:
-        base = os.path.realpath(self.base_dir)
-        full = os.path.realpath(os.path.join(base, path))
-        if self.confine_files and os.path.commonpath([base, full]) != base:
-            raise _UserCodeError(f"{path}: files outside the project folder are not allowed")
+        """The real path of a script file, checked by the policy (once per path)."""
+        full = self._resolved.get(path)
+        if full is None:
+            try:
+                full = resolve_one(self.trust, path, self.base_dir, what="script file")
+            except ConfigError as exc:
+                raise _UserCodeError(str(exc)) from None
+            self._resolved[path] = full
         return full
 
     def _context_json(self, ctx: GradingContext, assertion: Assertion | None) -> str:
@@ -452,7 +457,7 @@ class CodeRunner:
         assertion: Assertion | None,
         context: Any = None,
     ) -> Any:
-        if not self.allow_python:
+        if not self.trust.allow_python:
             raise _UserCodeError(PYTHON_DISABLED)
         path, name = ref
         full = self._resolve(path)

@@ -7,6 +7,9 @@ once per distinct (type, value) and cached, since grade() runs thousands of time
 defaultTest assertions and identical assertions of different cases share one entry.
 JavaScript runs in a child process that the grader starts as soon as validate() sees it needed,
 so its start overlaps the rest of start-up; its calls are awaited without blocking the loop.
+The trust policy decides what user code may run: validate() refuses Python where it is off
+(python assertions, .py values and transforms) and script files outside the project under a
+confining policy, and builds every judge model it names through the policy, before any call.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from promptyard.errors import ConfigError
 from promptyard.scorers.aggregate import Aggregate
 from promptyard.scorers.base import AssertionType, CheckInput
 from promptyard.scorers.registry import ASSERT_SET, SELECT_BEST, resolve_type
-from promptyard.scorers.validation import check_value
+from promptyard.scorers.validation import check_script_ref, check_value
 from promptyard.scorers.values import (
     coerce_string,
     is_script_file,
@@ -37,6 +40,7 @@ from promptyard.scorers.values import (
     load_file_value,
     render,
 )
+from promptyard.trust import TrustPolicy
 
 if TYPE_CHECKING:
     from promptyard.scorers.code import CodeRunner  # type: ignore[import-not-found, unused-ignore]
@@ -48,6 +52,7 @@ _NO_ASSERTIONS = "No assertions"
 _STATIC, _TEMPLATE, _LIST, _FILE, _SCRIPT = range(5)
 _PREPARED_MAX = 4096  # distinct (type, value) pairs kept; the oldest go first
 _JS_EXTS = (".js", ".cjs", ".mjs")
+_LOCAL = TrustPolicy()  # the local user's: what a Grader built without a policy may run
 
 
 @dataclass(slots=True)
@@ -58,27 +63,34 @@ class _Prepared:
 
 
 class Grader:
-    """Grades test cases. One per run; not shared between event loops."""
+    """Grades test cases. One per run; not shared between event loops.
+
+    `trust` is what user code may do (default: the local user's policy, which allows
+    Python); `prestart_js=False` keeps validate() from starting the JavaScript sandbox (a
+    check that runs nothing)."""
 
     def __init__(
         self,
         *,
         base_dir: str = ".",
-        allow_python: bool = True,
+        trust: TrustPolicy = _LOCAL,
         js_timeout_ms: int = 2000,
         js_max_memory_bytes: int = 64 * 2**20,
         judge: Callable[[], Judge] | None = None,
+        prestart_js: bool = True,
     ) -> None:
         self._base_dir = base_dir
         # Built by the first model-graded assertion validate() sees: runs without one never
         # import the judge.
         self._judge_factory = judge
         self._judge: Judge | None = None
-        self._allow_python = allow_python
+        self._trust = trust
+        self._prestart_js = prestart_js
         self._js_timeout_ms = js_timeout_ms
         self._js_max_memory_bytes = js_max_memory_bytes
         self._code: CodeRunner | None = None
         self._prepared: dict[tuple[str, str | int], _Prepared] = {}
+        self._validated: dict[tuple[int, str], Assertion] = {}
 
     # ------------------------------------------------------------ load time
 
@@ -93,7 +105,7 @@ class Grader:
                 f"{assertion.type!r}: the not- form is not supported for {entry.name!r}",
                 field=where,
             )
-        check_value(assertion, entry, inverse, allow_python=self._allow_python)
+        check_value(assertion, entry, inverse, trust=self._trust, base_dir=self._base_dir)
         if entry.needs_model and self._judge_factory is not None:
             if self._judge is None:
                 self._judge = self._judge_factory()
@@ -103,11 +115,28 @@ class Grader:
                 if exc.field is None and exc.file is None and where:
                     raise ConfigError(str(exc), field=where) from None
                 raise
-        if self._code is None and _wants_js(assertion, entry.name):
+        if self._prestart_js and self._code is None and _wants_js(assertion, entry.name):
             self.start_sandbox()
         if entry.name == ASSERT_SET:
             for child in assertion.assertions:
                 self.validate(child, options)
+
+    def validate_test(self, test: TestCase) -> None:
+        """validate() each of the test's assertions with its options, and check the test's
+        own transform against the policy. defaultTest's assertions are one object shared by
+        every test: each is validated once per distinct judge its tests name."""
+        options = test.options
+        judge = ""
+        if options:
+            for name in ("transform", "postprocess"):
+                check_script_ref(options.get(name), trust=self._trust, base_dir=self._base_dir,
+                                 what=f"options.{name}", field=test.where or None)  # fmt: skip
+            judge = repr((options.get("provider"), options.get("rubricPrompt")))
+        for assertion in test.assertions:
+            key = (id(assertion), judge)
+            if key not in self._validated:
+                self._validated[key] = assertion  # kept: its id() may not be reused meanwhile
+                self.validate(assertion, options)
 
     # ------------------------------------------------------------ per trial
 
@@ -308,7 +337,7 @@ class Grader:
 
             self._code = CodeRunner(
                 base_dir=self._base_dir,
-                allow_python=self._allow_python,
+                trust=self._trust,
                 js_timeout_ms=self._js_timeout_ms,
                 js_max_memory_bytes=self._js_max_memory_bytes,
             )
@@ -330,6 +359,7 @@ class Grader:
             self._code.close()
             self._code = None
         self._prepared.clear()
+        self._validated.clear()
 
 
 def _runs_js(code: object) -> bool:

@@ -97,9 +97,10 @@ class JudgeModels(Protocol):
 
     def embedder(self, ref: Any) -> Embedder: ...
 
-    def check(self, ref: Any, kind: str) -> None:
+    def check(self, ref: Any, kind: str, where: str = "") -> None:
         """Raise (naming the variable to set) when the model for `kind` ("chat" or
-        "embedding") lacks credentials; called before any call is made."""
+        "embedding") lacks credentials, or ConfigError (naming `where`) when it cannot be
+        built or its trust policy refuses it; called before any call is made."""
         ...
 
 
@@ -188,10 +189,15 @@ class Judge:
         """Fail before any call: unsupported types, missing keys, bad judge prompts."""
         if name in UNSUPPORTED:
             raise ConfigError(f"{name!r} {UNSUPPORTED[name]}", field=assertion.where or None)
+        # The field that names the model, for errors: the assertion's own, else the test's.
+        at = assertion.where
+        where = f"{at}.provider" if assertion.provider is not None else "options.provider"
+        if at and assertion.provider is None:
+            where = f"{at}: {where}"
         if name in CHAT_TYPES or name == "select-best":
-            self._models.check(chat_ref(assertion, options), "chat")
+            self._models.check(chat_ref(assertion, options), "chat", where)
         if name in EMBEDDING_TYPES or name.startswith("similar"):
-            self._models.check(embedding_ref(assertion, options), "embedding")
+            self._models.check(embedding_ref(assertion, options), "embedding", where)
         override = options.get("rubricPrompt")
         if override is not None and name in ("llm-rubric", "factuality", "model-graded-closedqa"):
             prompt_for(name, override, self._base_dir)

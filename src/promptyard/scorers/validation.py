@@ -1,6 +1,10 @@
 """Load-time checks of an assertion's value, threshold and weight, so that a bad config stops
 before a run starts with a message naming assertion.where. Values that are templates or file://
-references are only known per trial, so their type is checked then."""
+references are only known per trial, so their type is checked then.
+
+User code is checked here too, against the trust policy: Python (python assertions, .py files
+as values or transforms) only where it is allowed, and script files found by the one resolver
+(trust/files.py), which a confining policy keeps inside the project folder."""
 
 from __future__ import annotations
 
@@ -12,6 +16,10 @@ from promptyard.core.types import Assertion
 from promptyard.errors import ConfigError
 from promptyard.scorers.base import AssertionType
 from promptyard.scorers.registry import ASSERT_SET
+from promptyard.trust import TrustPolicy
+
+_SCRIPT_EXTS = (".js", ".cjs", ".mjs", ".ts", ".cts", ".mts", ".tsx", ".jsx", ".py")
+PYTHON_OFF = "(the operator can set PROMPTYARD_ALLOW_PYTHON=true)"
 
 
 def _is_number(value: Any) -> bool:
@@ -25,8 +33,46 @@ def _dynamic(value: Any) -> bool:
     )
 
 
+def script_path(ref: str) -> str | None:
+    """The file a `file://path[:function]` script reference names; None when it names no
+    script (.js, .ts, .py and kin), or is no file reference."""
+    if not ref.startswith("file://"):
+        return None
+    path = ref[len("file://") :]
+    head, colon, _ = path.rpartition(":")
+    if colon and len(head) > 1 and head.lower().endswith(_SCRIPT_EXTS):
+        path = head
+    return path if path.lower().endswith(_SCRIPT_EXTS) else None
+
+
+def check_script_ref(
+    ref: Any, *, trust: TrustPolicy, base_dir: str, what: str, field: str | None
+) -> None:
+    """Refuse a script file reference (`value`, `transform`) that the policy does not allow:
+    a .py file where Python is off; any script outside the project under confinement."""
+    path = script_path(ref) if isinstance(ref, str) else None
+    if path is None:
+        return
+    if path.lower().endswith(".py") and not trust.allow_python:
+        raise ConfigError(
+            f"{what} {ref!r} is Python, which is disabled here {PYTHON_OFF}", field=field
+        )
+    if trust.confine_files:
+        from promptyard.trust.files import resolve_one
+
+        try:
+            resolve_one(trust, path, base_dir, what=what)
+        except ConfigError as exc:
+            raise ConfigError(str(exc), field=field) from None
+
+
 def check_value(
-    assertion: Assertion, entry: AssertionType, inverse: bool, *, allow_python: bool
+    assertion: Assertion,
+    entry: AssertionType,
+    inverse: bool,
+    *,
+    trust: TrustPolicy,
+    base_dir: str = ".",
 ) -> None:
     where = assertion.where or None
 
@@ -50,8 +96,13 @@ def check_value(
         return
     if assertion.assertions:
         fail("only assert-set takes nested `assert` entries")
-    if entry.needs_code and entry.name == "python" and not allow_python:
-        fail("python assertions are disabled here (allow_python is off)")
+    if entry.needs_code and entry.name == "python" and not trust.allow_python:
+        fail(f"python assertions are disabled here {PYTHON_OFF}")
+    label = f"{assertion.type!r} assertion"
+    check_script_ref(assertion.transform, trust=trust, base_dir=base_dir,
+                     what=f"{label}: transform", field=where)  # fmt: skip
+    check_script_ref(assertion.value, trust=trust, base_dir=base_dir,
+                     what=f"{label}: value", field=where)  # fmt: skip
     if entry.name in ("cost", "latency") and threshold is None:
         if inverse:
             fail(f"not-{entry.name} needs a threshold")

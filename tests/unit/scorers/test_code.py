@@ -17,7 +17,9 @@ from promptyard.core.types import (
     TestCase,
     TokenUsage,
 )
+from promptyard.errors import ScorerError
 from promptyard.scorers.code import CodeRunner, build_function_body, parse_file_ref
+from promptyard.trust import TrustPolicy
 
 MB = 1024 * 1024
 
@@ -55,7 +57,7 @@ def py(value: str, *, type_: str = "python", threshold: float | None = None) -> 
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeRunner]:
     base = tmp_path_factory.mktemp("project")
     r = CodeRunner(
-        base_dir=str(base), allow_python=True, js_timeout_ms=1000, js_max_memory_bytes=64 * MB
+        base_dir=str(base), trust=TrustPolicy(), js_timeout_ms=1000, js_max_memory_bytes=64 * MB
     )
     yield r
     r.close()
@@ -324,14 +326,39 @@ async def test_confined_runner_refuses_files_outside_base(tmp_path: Path) -> Non
     inner.mkdir()
     r = CodeRunner(
         base_dir=str(inner),
-        allow_python=False,
+        trust=TrustPolicy(allow_python=False, confine_files=True),
         js_timeout_ms=1000,
         js_max_memory_bytes=64 * MB,
-        confine_files=True,
     )
     try:
         res = await r.check_javascript(js("file://../outside.js"), "x", make_ctx("x"))
         assert not res.passed and res.error is not None and "outside the project" in res.error
+    finally:
+        r.close()
+
+
+async def test_confined_runner_runs_python_only_from_inside_the_project(tmp_path: Path) -> None:
+    code = "import pathlib\ndef get_assert(output, context):\n"
+    code += "    pathlib.Path(__file__ + '.ran').touch()\n    return True\n"
+    (tmp_path / "outside.py").write_text(code)
+    inner = tmp_path / "proj"
+    inner.mkdir()
+    (inner / "inside.py").write_text(code)
+    (inner / "link.py").symlink_to(tmp_path / "outside.py")
+    r = CodeRunner(
+        base_dir=str(inner),
+        trust=TrustPolicy(confine_files=True),
+        js_timeout_ms=1000,
+        js_max_memory_bytes=64 * MB,
+    )
+    try:
+        assert (await r.check_python(py("file://inside.py"), "x", make_ctx("x"))).passed
+        for ref in ("file://../outside.py", f"file://{tmp_path / 'outside.py'}", "file://link.py"):
+            res = await r.check_python(py(ref), "x", make_ctx("x"))
+            assert not res.passed and "outside the project" in (res.error or ""), res
+            with pytest.raises(ScorerError, match="outside the project"):
+                await r.transform(ref, "x", make_ctx("x"))
+        assert not (tmp_path / "outside.py.ran").exists()
     finally:
         r.close()
 
@@ -342,7 +369,10 @@ async def test_confined_runner_refuses_files_outside_base(tmp_path: Path) -> Non
 @pytest.fixture
 def tight(tmp_path: Path) -> Iterator[CodeRunner]:
     r = CodeRunner(
-        base_dir=str(tmp_path), allow_python=False, js_timeout_ms=300, js_max_memory_bytes=48 * MB
+        base_dir=str(tmp_path),
+        trust=TrustPolicy(allow_python=False),
+        js_timeout_ms=300,
+        js_max_memory_bytes=48 * MB,
     )
     yield r
     r.close()
@@ -498,7 +528,10 @@ async def test_javascript_assertion_may_name_python_file_and_vice_versa(
 async def test_python_disabled(tmp_path: Path) -> None:
     (tmp_path / "s.js").write_text("module.exports = () => true;\n")
     r = CodeRunner(
-        base_dir=str(tmp_path), allow_python=False, js_timeout_ms=1000, js_max_memory_bytes=64 * MB
+        base_dir=str(tmp_path),
+        trust=TrustPolicy(allow_python=False),
+        js_timeout_ms=1000,
+        js_max_memory_bytes=64 * MB,
     )
     try:
         res = await r.check_python(py("True"), "x", make_ctx("x"))

@@ -14,6 +14,7 @@ from promptyard.core.types import Assertion, GradingContext, TestCase
 from promptyard.errors import SandboxLimitError
 from promptyard.scorers.code import CodeRunner
 from promptyard.scorers.grader import Grader
+from promptyard.trust import TrustPolicy
 
 MB = 1024 * 1024
 
@@ -31,7 +32,10 @@ def make_ctx(output: Any, **vars_: Any) -> GradingContext:
 @pytest.fixture
 async def runner(tmp_path: Path) -> AsyncIterator[CodeRunner]:
     r = CodeRunner(
-        base_dir=str(tmp_path), allow_python=False, js_timeout_ms=300, js_max_memory_bytes=48 * MB
+        base_dir=str(tmp_path),
+        trust=TrustPolicy(allow_python=False),
+        js_timeout_ms=300,
+        js_max_memory_bytes=48 * MB,
     )
     yield r
     r.close()
@@ -89,7 +93,10 @@ async def test_each_call_in_a_burst_gets_the_full_time_limit(runner: CodeRunner)
 
 async def test_the_event_loop_keeps_running_during_a_long_call(tmp_path: Path) -> None:
     r = CodeRunner(
-        base_dir=str(tmp_path), allow_python=False, js_timeout_ms=2000, js_max_memory_bytes=48 * MB
+        base_dir=str(tmp_path),
+        trust=TrustPolicy(allow_python=False),
+        js_timeout_ms=2000,
+        js_max_memory_bytes=48 * MB,
     )
     try:
         await r.transform("output", "warm", make_ctx("x"))  # the child is up

@@ -11,6 +11,7 @@ from tests.unit.scorers.helpers import make_ctx
 from promptyard.core.types import Assertion, Completion
 from promptyard.errors import ConfigError, TemplateError, UnknownAssertionError
 from promptyard.scorers import Grader, assertion_types, get_assertion_type
+from promptyard.trust import TrustPolicy
 
 
 def a(type_: str, value: object = None, **kw: object) -> Assertion:
@@ -262,7 +263,48 @@ def test_validate_rejects_bad_values_naming_where(assertion: Assertion, fragment
 
 def test_validate_python_disabled() -> None:
     with pytest.raises(ConfigError, match="python assertions are disabled"):
-        Grader(allow_python=False).validate(a("python", "output == 'x'", where="w"))
+        Grader(trust=TrustPolicy(allow_python=False)).validate(
+            a("python", "output == 'x'", where="w")
+        )
+
+
+@pytest.mark.parametrize(
+    "assertion",
+    [
+        a("javascript", "file://check.py", where="w"),
+        a("equals", "file://check.py:get_assert", where="w"),
+        a("contains", "x", transform="file://check.py:f", where="w"),
+        a("assert-set", assertions=[a("icontains", "file://sub/check.py", where="w")], where="w"),
+    ],
+)
+def test_validate_refuses_python_files_where_python_is_off(assertion: Assertion) -> None:
+    with pytest.raises(ConfigError, match=r"w: .*check\.py.* is Python, which is disabled"):
+        Grader(trust=TrustPolicy(allow_python=False)).validate(assertion)
+    Grader().validate(assertion)  # the local user's policy allows it
+
+
+def test_validate_test_checks_the_test_transform_and_each_judge(tmp_path: Path) -> None:
+    from promptyard.core.types import TestCase
+
+    grader = Grader(trust=TrustPolicy(allow_python=False))
+    test = TestCase(options={"transform": "file://t.py"}, where="cfg.yaml: tests[2]")
+    with pytest.raises(ConfigError, match=r"tests\[2\].*options.transform.*Python"):
+        grader.validate_test(test)
+    grader.validate_test(TestCase(options={"transform": "file://t.js"}))  # not Python
+
+
+def test_confining_policy_keeps_script_files_in_the_project(tmp_path: Path) -> None:
+    (tmp_path / "outside.py").write_text("def get_assert(o, c):\n    return True\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "inside.py").write_text("def get_assert(o, c):\n    return True\n")
+    grader = Grader(base_dir=str(project), trust=TrustPolicy(confine_files=True))
+    grader.validate(a("python", "file://inside.py", where="w"))
+    for ref in ("file://../outside.py", f"file://{tmp_path / 'outside.py'}:get_assert"):
+        for assertion in (a("python", ref, where="w"), a("javascript", ref, where="w"),
+                          a("contains", "x", transform=ref, where="w")):  # fmt: skip
+            with pytest.raises(ConfigError, match="outside the project folder"):
+                grader.validate(assertion)
 
 
 def test_template_error_is_a_config_error() -> None:

@@ -11,6 +11,7 @@ import pytest
 from promptyard.core.types import GradingContext, TestCase
 from promptyard.errors import SandboxLimitError, ScorerError
 from promptyard.scorers.code import CodeRunner
+from promptyard.trust import TrustPolicy
 
 MB = 1024 * 1024
 
@@ -29,7 +30,7 @@ def make_ctx(output: Any = "x", **vars_: Any) -> GradingContext:
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeRunner]:
     base = tmp_path_factory.mktemp("transforms")
     r = CodeRunner(
-        base_dir=str(base), allow_python=True, js_timeout_ms=400, js_max_memory_bytes=48 * MB
+        base_dir=str(base), trust=TrustPolicy(), js_timeout_ms=400, js_max_memory_bytes=48 * MB
     )
     yield r
     r.close()
@@ -121,7 +122,10 @@ async def test_python_file_transform(runner: CodeRunner, base: Path) -> None:
 async def test_python_transform_disabled(tmp_path: Path) -> None:
     (tmp_path / "t.py").write_text("def get_transform(output, context):\n    return output\n")
     r = CodeRunner(
-        base_dir=str(tmp_path), allow_python=False, js_timeout_ms=400, js_max_memory_bytes=48 * MB
+        base_dir=str(tmp_path),
+        trust=TrustPolicy(allow_python=False),
+        js_timeout_ms=400,
+        js_max_memory_bytes=48 * MB,
     )
     try:
         with pytest.raises(ScorerError, match="python transforms are disabled on this server"):

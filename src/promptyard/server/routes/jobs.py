@@ -135,11 +135,21 @@ def _optimize_work(manifest: dict[str, Any], request: Request) -> Any:
     return work
 
 
-def _validate(config: dict[str, Any], base_dir: str, trust: TrustPolicy) -> None:
-    """Load the config now, so that bad input is a 400 naming the field, not a failed job."""
-    from promptyard.library import load_spec
+def _validate(
+    config: dict[str, Any],
+    base_dir: str,
+    trust: TrustPolicy,
+    *,
+    settings: Any = None,
+    proposer: Any = None,
+) -> None:
+    """The run's pre-flight now (library.check_config: load the config, validate every
+    assertion, build each task, judge, embedding and proposer model through the policy, make
+    no call), so that bad or refused input is a 400 naming the field, not a failed job.
+    `settings` default to the environment's, which the server's are built from."""
+    from promptyard.library import check_config
 
-    load_spec(config, base_dir=base_dir, trust=trust)
+    check_config(config, base_dir=base_dir, settings=settings, trust=trust, proposer=proposer)
 
 
 @router.get("/jobs", operation_id="list_jobs", response_model=Page[Job],

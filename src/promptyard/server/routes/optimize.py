@@ -69,7 +69,8 @@ async def start_optimize(
     elif body.prompt or body.dataset or body.model:
         raise HTTPException(400, "give either `config` or registry references, not both")
     await asyncio.to_thread(refuse_files_without_project, config, base_dir, state.trust)
-    await asyncio.to_thread(_validate, config, base_dir or state.projects_root, state.trust)
+    await asyncio.to_thread(_validate, config, base_dir or state.projects_root, state.trust,
+                            settings=state.settings, proposer=proposer)  # fmt: skip
     options = {**(body.options or {}), **budgets}
     job = OptimizeJob(config=config, base_dir=base_dir or state.projects_root,
                       database_url=state.database_url, settings=state.settings,
