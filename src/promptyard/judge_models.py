@@ -113,12 +113,12 @@ class RunJudgeModels:
         if kind == "embedding":
             from promptyard.providers.embeddings import check_embedder_credentials
 
-            check_embedder_credentials(self._embedding_ref(ref), where=where)
+            check_embedder_credentials(self._embedding_ref(ref), where=where, trust=self._trust)
             self.embedder(ref, where)
             return
         from promptyard.providers import check_credentials
 
-        check_credentials(self._chat_spec(ref, where))
+        check_credentials(self._chat_spec(ref, where), trust=self._trust)
         self.chat(ref, where)
 
     def chat(self, ref: Any, where: str = "") -> _PolicyModel:

@@ -321,7 +321,7 @@ def _new_grader(
     )
 
 
-def _check_spec(spec: EvalSpec, grader: Grader) -> None:
+def _check_spec(spec: EvalSpec, grader: Grader, trust: TrustPolicy) -> None:
     """What a run checks before its first call, in order: every assertion (which builds each
     judge and embedding model through the policy), then the task providers' credentials."""
     from promptyard.providers import check_credentials
@@ -329,7 +329,7 @@ def _check_spec(spec: EvalSpec, grader: Grader) -> None:
     for test in spec.tests:
         grader.validate_test(test)
     for provider_spec in spec.providers:
-        check_credentials(provider_spec)
+        check_credentials(provider_spec, trust=trust)
 
 
 def check_config(
@@ -359,7 +359,7 @@ def check_config(
     grader = _new_grader(spec, settings, trust, judge_models, prestart_js=False)
     providers: list[Provider] = []
     try:
-        _check_spec(spec, grader)
+        _check_spec(spec, grader, trust)
         for provider_spec in spec.providers:
             providers.append(build_provider(provider_spec, base_dir=spec.base_dir, trust=trust))
         if proposer not in (None, ""):
@@ -429,7 +429,7 @@ async def evaluate_async(
     try:
         # The same checks as check_config (a server's submit), again: a resumed job runs under
         # today's policy, not the one it was accepted under.
-        _check_spec(spec, grader)
+        _check_spec(spec, grader, trust)
         if not url.startswith("sqlite"):
             store.wait()  # a network database: fail before any call if it is unreachable
         # A bad second provider must not leak the first one's connections.

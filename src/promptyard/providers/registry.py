@@ -188,10 +188,11 @@ def _echo(spec: ProviderSpec, base_dir: str) -> Provider:
     return EchoProvider(spec)
 
 
-def _python(spec: ProviderSpec, base_dir: str) -> Provider:
+def _python(spec: ProviderSpec, base_dir: str, trust: TrustPolicy | None = None) -> Provider:
     from promptyard.providers.pyfunc import PythonProvider
 
-    return PythonProvider(spec, base_dir=base_dir)
+    # The policy confines the file at import time (no window between a check and the import).
+    return PythonProvider(spec, base_dir=base_dir, trust=trust)
 
 
 def _scripted(spec: ProviderSpec, base_dir: str) -> Provider:
@@ -206,8 +207,8 @@ def _register_builtins() -> None:
         _REGISTRY[prefix] = _Entry(factory, check, trusted=factory)
     _REGISTRY["anthropic"] = _Entry(_anthropic, _anthropic_check, trusted=_anthropic)
     register_provider("echo", _echo)
-    register_provider("python", _python)
-    register_provider("file", _python)  # promptfoo: file://provider.py[:fn]
+    _REGISTRY["python"] = _Entry(_python, None, trusted=_python)
+    _REGISTRY["file"] = _Entry(_python, None, trusted=_python)  # promptfoo: file://x.py[:fn]
     register_provider("scripted", _scripted)
 
 
