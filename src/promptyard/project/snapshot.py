@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptyard.core.secrets import is_secret_key
+from promptyard.core.secrets import find_secret
 from promptyard.core.types import EvalSpec, PromptTemplate
 
 DATASET = "tests"  # the name a project's test cases get in the registry
@@ -58,9 +58,9 @@ def snapshot(spec: EvalSpec, *, name: str | None = None) -> ProjectSnapshot:
         if not isinstance(body, dict):
             continue
         config = dict(body.get("config") or {})
-        secrets = [k for k in config if is_secret_key(k)]
-        if secrets:
-            out.skipped.append(f"profile {profile_name!r}: holds a secret ({secrets[0]})")
+        secret = find_secret(config)  # what the registry refuses to store (core.secrets)
+        if secret is not None:
+            out.skipped.append(f"profile {profile_name!r}: holds a secret ({secret})")
             continue
         out.profiles[str(profile_name)] = {"id": body.get("id"), "label": body.get("label"),
                                            "config": config}  # fmt: skip
