@@ -24,6 +24,7 @@ def store(opened: Store) -> Store:
     with opened.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM events"))
         conn.execute(sa.text("DELETE FROM jobs"))
+        conn.execute(sa.text("DELETE FROM servers"))
     return opened
 
 
@@ -239,3 +240,91 @@ def test_mark_interrupted(js: JobStore) -> None:
 def test_jobs_part_is_built_once_on_the_store_engine(store: Store) -> None:
     assert store.jobs is store.jobs
     assert store.jobs.engine is store.engine
+
+
+# -- server leases (several servers on one database) ------------------------------------------
+
+
+def _reaped_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_leases_decide_whose_jobs_are_interrupted(js: JobStore) -> None:
+    import os
+
+    from promptyard.store.jobs import this_node
+
+    live, expired, crashed, me = (str(uuid.uuid4()) for _ in range(4))
+    js.acquire_lease(live, lease_s=60, host="elsewhere", pid=1)
+    js.acquire_lease(expired, lease_s=-1, host="elsewhere", pid=1)
+    js.acquire_lease(crashed, lease_s=60, host=this_node(), pid=_reaped_pid())
+    mine = js.acquire_lease(me, lease_s=60)
+    assert (mine.host, mine.pid) == (this_node(), os.getpid())
+    jobs_of = {owner: js.create_job("evaluate", MANIFEST, owner=owner).id
+               for owner in (live, expired, crashed, me)}  # fmt: skip
+    legacy = js.create_job("evaluate", MANIFEST).id  # no owner: from before leases
+    js.set_status(jobs_of[live], "running")
+
+    taken = js.mark_interrupted(me=me)
+    assert sorted(taken) == sorted([jobs_of[expired], jobs_of[crashed], legacy])
+    assert js.get_job(jobs_of[live]).status == "running"  # a live server's job is left alone
+    assert js.get_job(jobs_of[me]).status == "queued"  # and so is the caller's own
+    assert js.lease(expired) is None and js.lease(crashed) is None  # gone leases are deleted
+    assert js.lease(live) is not None and js.renew_lease(live, lease_s=60)
+    assert not js.renew_lease(expired, lease_s=60)  # it must stop what it still runs
+    js.release_lease(live)
+    assert js.mark_interrupted(me=me) == [jobs_of[live]]
+    js.release_lease(me)  # no server left: every job still queued or running is interrupted
+    assert js.mark_interrupted() == [jobs_of[me]]
+
+
+def test_a_claim_refuses_a_live_owner_and_takes_over_a_gone_one(js: JobStore) -> None:
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    js.acquire_lease(a, lease_s=60, host="elsewhere", pid=1)
+    js.acquire_lease(b, lease_s=60)
+    job = js.create_job("evaluate", MANIFEST, owner=a)
+    js.set_status(job.id, "running", owner=a)
+    with pytest.raises(Conflict, match=rf"belongs to server {a} .*which is alive"):
+        js.claim(job.id, b)
+    js.set_status(job.id, "cancelled", owner=a)
+    with pytest.raises(Conflict, match="alive"):  # stopped, but its live owner may be ending it
+        js.claim(job.id, b)
+    with pytest.raises(Conflict, match=f"now belongs to server {a}"):
+        js.set_status(job.id, "running", owner=b)  # the owner guard: b does not own it
+    claimed = js.claim(job.id, a)  # its own server may resume it
+    assert (claimed.status, claimed.owner) == ("queued", a)
+    with pytest.raises(Conflict, match="alive"):
+        js.claim(job.id, b)
+
+    js.acquire_lease(a, lease_s=-1, host="elsewhere", pid=1)  # a's lease runs out
+    taken = js.claim(job.id, b)  # queued under a gone owner: interrupted, then taken
+    assert (taken.status, taken.owner, taken.finished_at) == ("queued", b, None)
+    with pytest.raises(Conflict, match=f"now belongs to server {b}"):
+        js.append_events(job.id, [("trial", {}, 0)], owner=a)
+    with pytest.raises(Conflict, match="is queued"):
+        js.claim(job.id, b)  # not stopped
+    done = js.create_job("evaluate", MANIFEST, owner=b)
+    js.set_status(done.id, "succeeded")
+    with pytest.raises(Conflict, match="is succeeded"):
+        js.claim(done.id, b)
+
+
+def test_the_final_status_and_its_end_event_are_one_write(js: JobStore) -> None:
+    job = js.create_job("evaluate", MANIFEST, owner="srv")
+    js.append_events(job.id, [("trial", {"i": 0}, 0)], owner="srv")
+    assert js.last_event(job.id) is not None and js.last_event(job.id).type == "trial"
+    end = {"status": "succeeded", "summary": {"ok": 1}, "error": None, "run_id": "r1"}
+    (rec,) = js.append_events(job.id, [("end", {"status": "succeeded"}, 0)], owner="srv",
+                              status=end)  # fmt: skip
+    got = js.get_job(job.id)
+    assert (got.status, got.summary, got.run_id) == ("succeeded", {"ok": 1}, "r1")
+    assert got.finished_at is not None and js.last_event(job.id) == rec
+    with pytest.raises(ValueError, match="job status 'done'"):
+        js.append_events(job.id, [("end", {}, 0)], status={"status": "done"})
+    assert js.last_event(str(uuid.uuid4())) is None

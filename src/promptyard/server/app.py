@@ -121,15 +121,20 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
 
         store = await asyncio.to_thread(Store.open, url)
         manager = JobManager(store.jobs, max_concurrent=settings.max_concurrent_jobs,
-                             queue_length=settings.queue_length)  # fmt: skip
+                             queue_length=settings.queue_length,
+                             lease_s=settings.job_lease_s)  # fmt: skip
         app.state.store = store
         app.state.jobs = manager
-        app.state.interrupted = await manager.start()
-        from promptyard.server.projects import import_projects
-
-        app.state.imported = await asyncio.to_thread(import_projects, projects_root,
-                                                     store.registry)  # fmt: skip
+        # uvicorn runs this before it binds its port, so a server that then fails to bind has
+        # already started: start() takes this server's lease first and marks interrupted only
+        # the jobs of servers whose lease has expired, never a live one's; the shutdown below
+        # (which uvicorn runs after a failed bind too) gives the lease back.
         try:
+            app.state.interrupted = await manager.start()
+            from promptyard.server.projects import import_projects
+
+            app.state.imported = await asyncio.to_thread(import_projects, projects_root,
+                                                         store.registry)  # fmt: skip
             yield
         finally:
             await manager.close()

@@ -1,5 +1,6 @@
 """What the full Store and the lean SQLite run store (lite.py) share, free of SQLAlchemy: the
-schema revision, the run statuses and the settings of every SQLite connection."""
+schema revision, the run statuses, the settings of every SQLite connection, and how to tell
+PostgreSQL's refusal of NUL characters from other driver errors."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 # The newest migration. Store.open compares the database against it to skip Alembic (and its
 # import) when the schema is already current; the lean writer opens only such a database.
-HEAD_REVISION = "0004_iterations"
+HEAD_REVISION = "0005_job_leases"
 
 FINISH_STATUSES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 
@@ -17,6 +18,13 @@ FINISH_STATUSES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 def check_finish_status(status: str) -> None:
     if status not in FINISH_STATUSES:
         raise ValueError(f"finish_run: status {status!r} is not one of {sorted(FINISH_STATUSES)}")
+
+
+def refused_nul(error: BaseException | None) -> bool:
+    """Whether a driver error is PostgreSQL refusing text with a NUL character (a name or id
+    sent by a client: bad input, not a broken database). SQLite stores NUL as it comes."""
+    orig = getattr(error, "orig", error)
+    return orig is not None and "cannot contain NUL" in str(orig)
 
 
 BUSY_TIMEOUT_MS = 10_000

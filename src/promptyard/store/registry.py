@@ -15,8 +15,10 @@ record classes in records.py; all are re-exported here.
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from types import SimpleNamespace
 from typing import Any
@@ -25,7 +27,7 @@ import sqlalchemy as sa
 
 from promptyard.core.hashing import content_hash
 from promptyard.core.secrets import find_secret
-from promptyard.errors import NotFound
+from promptyard.errors import NotFound, StoreError
 from promptyard.store.checks import (
     LATEST,
     ROW_FIELDS,
@@ -41,6 +43,7 @@ from promptyard.store.checks import (
     check_template,
     parse_ref,
 )
+from promptyard.store.common import refused_nul
 from promptyard.store.datasets import DatasetRegistry
 from promptyard.store.part import Page, filters, in_project, named_row, now, page, paged
 from promptyard.store.records import (
@@ -99,6 +102,8 @@ class RegistryStore(DatasetRegistry):
         """A new prompt with version 1. Conflict if the name is taken in the project."""
         check_name(name, "prompt")
         check_project(project)
+        check_printable(project, "project name")
+        check_printable(group, "group name")
         tpl, cfg = check_template(template), as_mapping(config, "config")
         tag_list = check_tags(tags)
         at, pid = now(), str(uuid.uuid4())
@@ -268,6 +273,31 @@ class RegistryStore(DatasetRegistry):
             p = named_row(conn, prompts, "prompt", name, project)
             return self._prompt_records(conn, [p])[0]
 
+    @contextmanager
+    def _errors(self, what: str, *, conflict: str | None = None) -> Iterator[None]:
+        """StorePart._errors, with a name holding NUL (which PostgreSQL refuses even in a
+        lookup) answered as bad input (ValueError: 400), not as a broken store (500)."""
+        try:
+            with super()._errors(what, conflict=conflict):
+                yield
+        except StoreError as e:
+            if refused_nul(e.__cause__):
+                raise ValueError("names cannot contain NUL characters") from None
+            raise
+
+    def create_dataset(
+        self,
+        name: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        project: str | None = None,
+        **fields: Any,
+    ) -> DatasetRecord:
+        """DatasetRegistry.create_dataset (uploads and derived datasets too), with the
+        project's name checked for control characters first."""
+        check_printable(project, "project name")
+        return super().create_dataset(name, rows, project=project, **fields)
+
     # -- profiles and projects ------------------------------------------------------------
 
     def create_profile(
@@ -282,6 +312,8 @@ class RegistryStore(DatasetRegistry):
         """A named provider; refuses config keys that would hold a secret (ValueError)."""
         check_name(name, "profile")
         check_project(project)
+        check_printable(project, "project name")
+        check_printable(label, "profile label")
         if not provider_id or not provider_id.strip():
             raise ValueError("a profile needs a provider id, such as 'openai:gpt-4.1-mini'")
         cfg = as_mapping(config, "config")
@@ -318,6 +350,7 @@ class RegistryStore(DatasetRegistry):
     ) -> ProjectRecord:
         """Create a project or update its description and root; keeps its created_at."""
         check_project(name)
+        check_printable(name, "project name")
         row = {"name": name, "description": description, "root": root, "created_at": now()}
         with self._errors(f"save project {name!r}"), self._write() as conn:
             stmt = upsert(conn.dialect.name, projects, ["name"], ["description", "root"])
@@ -417,3 +450,15 @@ def _version_record(p: Any, v: Any) -> PromptVersionRecord:
 
 def _profile_record(r: Any) -> ProfileRecord:
     return ProfileRecord(r.id, r.project, r.name, r.provider_id, r.label, r.config, r.created_at)
+
+
+# C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional embedding,
+# override and isolate controls (which make a name read differently than it sorts).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def check_printable(value: str | None, what: str) -> None:
+    """ValueError when a name holds NUL or another control character (PostgreSQL refuses
+    NUL outright; the others corrupt logs, terminals and listings)."""
+    if value is not None and _UNPRINTABLE.search(value):
+        raise ValueError(f"{what} {value!r} must not contain NUL or other control characters")

@@ -263,6 +263,8 @@ jobs = sa.Table(
     sa.Column("started_at", sa.String(40), nullable=True),
     sa.Column("finished_at", sa.String(40), nullable=True),
     sa.Column("created_by", sa.String(36), nullable=True),  # a token id
+    # The server (servers.id) that accepted or resumed it; NULL for jobs older than 0005.
+    sa.Column("owner", sa.String(36), nullable=True),
     sa.Index("ix_jobs_created_at", "created_at"),
     sa.Index("ix_jobs_status", "status"),
 )
@@ -297,6 +299,21 @@ tokens = sa.Table(
     sa.Column("revoked_at", sa.String(40), nullable=True),
     sa.Index("uq_tokens_token_hash", "token_hash", unique=True),
     sa.Index("ix_tokens_prefix", "prefix"),
+)
+
+# -- server leases (migration 0005_job_leases; docs/server.md) --------------------------------
+
+# One row per running server process: its lease on the jobs it owns, renewed by a heartbeat.
+# A job whose owner has no row, or a row whose expires_at has passed, may be taken over.
+servers = sa.Table(
+    "servers",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.String(40), nullable=False),
+    sa.Column("renewed_at", sa.String(40), nullable=False),
+    sa.Column("expires_at", sa.String(40), nullable=False),  # UTC ISO-8601, as every time
 )
 
 # -- optimizations (migration 0004_iterations; contract in docs/optimize.md) --------------

@@ -225,6 +225,11 @@ class Store:
             rows = conn.execute(q.limit(max(0, limit)).offset(max(0, offset))).all()
         return [_run_record(r) for r in rows]
 
+    def count_runs(self) -> int:
+        """How many runs there are (the total of list_runs' pages)."""
+        with self._errors("count runs"), self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(runs)).scalar_one())
+
     def get_run(self, run_id_or_prefix: str) -> RunRecord:
         """The run with this id, or the only run whose id starts with it (like git)."""
         key = run_id_or_prefix.strip()

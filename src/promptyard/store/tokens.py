@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from promptyard.errors import NotFound
 from promptyard.store.part import Page, StorePart, json_ready, now, page
+from promptyard.store.registry import check_printable
 from promptyard.store.schema import tokens
 
 SCOPES = ("read", "write", "admin")  # each includes the ones before it
@@ -69,6 +70,7 @@ class TokenStore(StorePart):
         name = name.strip() if isinstance(name, str) else ""
         if not name or len(name) > 200:
             raise ValueError("a token needs a name of 1 to 200 characters")
+        check_printable(name, "token name")
         if kind not in KINDS:
             raise ValueError(f"token kind {kind!r} is not one of {', '.join(KINDS)}")
         wanted = [scopes] if isinstance(scopes, str) else list(scopes)

@@ -36,6 +36,7 @@ from promptyard_client.models import (
     Job,
     JobCreated,
     JobDetail,
+    JobOptions,
     JobRequest,
     LabelSet,
     Optimization,
@@ -310,7 +311,10 @@ def start_job(kind: str, body: dict[str, Any]) -> Call[JobCreated]:
 
 @_checked
 def job_request(**fields: Any) -> dict[str, Any]:
-    """A JobRequest body, checked here so that a misspelt field fails before the round trip."""
+    """A JobRequest body, checked here so that a misspelt field (or option) fails before the
+    round trip."""
+    if fields.get("options") is not None:
+        JobOptions.model_validate(fields["options"])  # sent as given: the server checks again
     return _body(JobRequest(**fields))
 
 

@@ -502,10 +502,12 @@ class AsyncClient:
     async def stream_job(
         self, job_id: str, *, after: int = 0, max_reconnects: int = MAX_STREAM_RECONNECTS
     ) -> AsyncIterator[JobEvent]:
-        """The job's events from seq `after` on, live, until its `end` event. A dropped
+        """The job's events from seq `after` on, live, until its last `end` event (a job
+        resumed after a cancel or a crash has one per stop: the stream goes on past the
+        earlier ones and ends when the server closes it after the last). A dropped
         connection is resumed with Last-Event-ID (with backoff; no event twice); after
         `max_reconnects` failures in a row without progress it raises NetworkError."""
-        last, failures = after, 0
+        last, failures, ended = after, 0, False
         path, timeout = calls.events_path(job_id), self._settings.stream_timeouts()
         while True:
             headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
@@ -531,9 +533,8 @@ class AsyncClient:
                             if event.seq <= last:
                                 continue
                             last, progressed = event.seq, True
+                            ended = event.type == "end"
                             yield event
-                            if event.type == "end":
-                                return
             except httpx.TransportError as exc:
                 failures = 0 if progressed else failures
                 if failures >= max_reconnects:
@@ -542,8 +543,10 @@ class AsyncClient:
                          job_id, last, type(exc).__name__)  # fmt: skip
                 wait = retry_delay(failures)
             else:
-                if wait is None:  # closed without `end`: done if the job is
-                    failures = 0 if progressed else failures
+                if wait is None:  # the server closed the stream
+                    if ended:
+                        return  # after the job's last `end`
+                    failures = 0 if progressed else failures  # without one: done if the job is
                     detail = await self.get_job(job_id)
                     if detail.job.finished:
                         for event in detail.events:

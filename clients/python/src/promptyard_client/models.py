@@ -46,6 +46,18 @@ class ErrorBody(_Response):
 # -- jobs ------------------------------------------------------------------------------------
 
 
+class JobOptions(_Request):
+    """The `options` of a run or evaluate job: overrides on top of the config. Unknown keys
+    are refused (the server answers 400 naming the field), not ignored."""
+
+    max_concurrency: int | None = Field(default=None, ge=1)
+    repeat: int | None = Field(default=None, ge=1)
+    cache: bool | None = None
+    filter_pattern: str | None = None
+    filter_first_n: int | None = Field(default=None, ge=1)
+    description: str | None = None
+
+
 class JobRequest(_Request):
     """Start a job: a self-contained `config` (promptyard.yaml as JSON), or references into the
     registry (`prompt` is `name`, `name@3` or `name:production`; `providers` are provider ids
@@ -57,7 +69,7 @@ class JobRequest(_Request):
     providers: list[str | dict[str, Any]] | None = None
     dataset: str | None = None
     inject_vars: dict[str, Any] | None = None
-    options: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None  # JobOptions, checked by the server (400) and the SDK
     description: str | None = None
 
 
@@ -75,6 +87,7 @@ class Job(_Response):
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
+    owner: str | None = None  # the server process running it (or that ran it last)
 
     @property
     def finished(self) -> bool:

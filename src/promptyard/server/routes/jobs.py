@@ -17,6 +17,7 @@ from promptyard.trust import TrustPolicy
 
 router = APIRouter(tags=["jobs"])
 HEARTBEAT_S = 15.0
+POLL_S = 1.0  # a stream with no live event for this long reads the store (see _events)
 
 
 @router.post("/evaluate", operation_id="start_evaluate", status_code=202,
@@ -43,6 +44,7 @@ async def _start(request: Request, kind: str, body: JobRequest, caller: Caller) 
         run_eval_job,
     )
 
+    body = _with_checked_options(body)  # a 400 naming the field, before anything else
     state = request.app.state
     settings = state.settings
     base_dir = await asyncio.to_thread(job_base_dir, state.projects_root, body.project,
@@ -82,19 +84,22 @@ async def _start(request: Request, kind: str, body: JobRequest, caller: Caller) 
 @router.post("/jobs/{job_id}/resume", operation_id="resume_job", status_code=202,
              response_model=JobCreated, dependencies=[Depends(require("write"))])  # fmt: skip
 async def resume_job(job_id: str, request: Request) -> dict[str, str]:
-    """Run only the trials a stopped job had not finished, into the same run."""
+    """Run only the trials a stopped job had not finished, into the same run.
+
+    409 naming why when the job has not stopped, is already being resumed, or belongs to
+    another server whose lease is alive (the claim in the store decides, atomically)."""
     from promptyard.server.eval_jobs import EvalJob, run_eval_job
 
     state = request.app.state
     record = await asyncio.to_thread(state.store.jobs.get_job, job_id)
     manifest = record.manifest or {}
-    if record.status not in ("interrupted", "cancelled", "failed") or not manifest.get("config"):
+    if record.status == "succeeded" or not manifest.get("config"):
         raise HTTPException(409, f"job {job_id} is {record.status}; only an interrupted,"
                                  " cancelled or failed evaluation can be resumed")  # fmt: skip
     if record.kind == "optimize":
         await state.jobs.resume(job_id, manifest, _optimize_work(manifest, request))
         return {"job_id": job_id}
-    options = (manifest.get("request") or {}).get("options")
+    options = _job_options((manifest.get("request") or {}).get("options"))
     job = EvalJob(
         config=manifest["config"],
         base_dir=manifest.get("base_dir") or state.projects_root,
@@ -112,6 +117,30 @@ async def resume_job(job_id: str, request: Request) -> dict[str, str]:
 
     await state.jobs.resume(job_id, manifest, work)
     return {"job_id": job_id}
+
+
+def _job_options(options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A job's `options`, checked now (JobOptions: known keys of the right types, anything
+    else refused) so that bad input is a 400 naming the field, not a failed job."""
+    from promptyard_client.models import JobOptions
+    from pydantic import ValidationError
+
+    if options is None:
+        return None
+    try:
+        checked = JobOptions.model_validate(options)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"options.{'.'.join(str(p) for p in e['loc'])}: "
+            + ("unknown option" if e["type"] == "extra_forbidden" else e["msg"])
+            for e in exc.errors()
+        )
+        raise HTTPException(400, problems) from None
+    return checked.model_dump(exclude_none=True)
+
+
+def _with_checked_options(body: JobRequest) -> JobRequest:
+    return body.model_copy(update={"options": _job_options(body.options)})
 
 
 def _optimize_work(manifest: dict[str, Any], request: Request) -> Any:
@@ -198,6 +227,9 @@ async def cancel_job(job_id: str, request: Request) -> dict[str, str]:
     state = request.app.state
     job = await asyncio.to_thread(state.store.jobs.get_job, job_id)
     if not await state.jobs.cancel(job_id):
+        if not job.finished and job.owner not in (None, state.jobs.server_id):
+            raise HTTPException(409, f"job {job_id} is {job.status} on server {job.owner},"
+                                     " not this one: cancel it there")  # fmt: skip
         raise HTTPException(409, f"job {job_id} is {job.status}; only queued or running jobs"
                                  " can be cancelled")  # fmt: skip
     return {"job_id": job_id, "status": "cancelled" if job.status == "queued" else job.status}
@@ -230,30 +262,47 @@ def _seq(header: str | None) -> int:
 
 
 async def _events(request: Request, job_id: str, after: int) -> AsyncIterator[dict[str, str]]:
+    """Replay the stored events after `after`, then follow the live ones.
+
+    A resumed job's log holds an `end` for each time it stopped; only the last one ends the
+    stream. The job's status is read BEFORE its events, and a job's final status is stored
+    with its `end` in one transaction: a job found finished (and not active here) has
+    stored everything it will say, so the stream closes after the replay. Otherwise the live
+    feed (subscribed first, so nothing falls in between) goes on until an `end` arrives,
+    whatever its seq: a client whose Last-Event-ID is ahead is told nothing more, but its
+    stream still closes. A job that runs on another server sends nothing here: after POLL_S
+    without a live event the store is read instead, until the job has finished.
+    """
     state = request.app.state
-    live = state.jobs.subscribe(job_id)  # subscribe first: nothing falls between replay and live
+    store = state.store.jobs
+    live = state.jobs.subscribe(job_id)
     try:
         last = after
-        stored = await asyncio.to_thread(state.store.jobs.events, job_id, after=after)
-        for record in stored:
-            event = record.to_dict()
-            last = event["seq"]
-            yield _sse(event)
-            if event["type"] == "end":
-                return
-        job = await asyncio.to_thread(state.store.jobs.get_job, job_id)
-        if job.status in ("succeeded", "failed", "cancelled", "interrupted") and not (
-            state.jobs.is_active(job_id)
-        ):
-            return  # finished without an `end` (e.g. interrupted): nothing more will come
+        job = await asyncio.to_thread(store.get_job, job_id)
+        done = job.finished and not state.jobs.is_active(job_id)
+        for record in await asyncio.to_thread(store.events, job_id, after=after):
+            last = record.seq
+            yield _sse(record.to_dict())
+        if done:
+            return
         while True:
-            event = await live.get()
+            try:
+                event = await asyncio.wait_for(live.get(), POLL_S)
+            except TimeoutError:
+                if state.jobs.is_active(job_id):
+                    continue  # it runs here: the live feed is the whole story
+                job = await asyncio.to_thread(store.get_job, job_id)
+                for record in await asyncio.to_thread(store.events, job_id, after=last):
+                    last = record.seq
+                    yield _sse(record.to_dict())
+                if job.finished and not state.jobs.is_active(job_id):
+                    return
+                continue
             if event is None:
                 return
-            if event["seq"] <= last:
-                continue
-            last = event["seq"]
-            yield _sse(event)
+            if event["seq"] > last:
+                last = event["seq"]
+                yield _sse(event)
             if event["type"] == "end":
                 return
     finally:
