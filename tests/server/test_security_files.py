@@ -227,3 +227,21 @@ def test_files_inside_the_project_still_work(env: Env, stub_server: StubServer) 
     assert outcome.status == 202 and outcome.error == "", outcome.error
     sent = sorted(r["body"]["messages"][-1]["content"] for r in stub_server.requests)
     assert sent == ["Say inside", "What is 1/2? inside"]
+
+
+def test_job_details_show_no_server_path(env: Env, stub_server: StubServer) -> None:
+    """A reader sees a job's manifest: it holds the config, never the project's folder, and a
+    resume still finds the folder (from the project) and its files."""
+    config = config_with(stub_server, prompts=["ok.txt"], tests=[{"vars": {"q": "x"}}])
+    api = env.server.api
+    job_id = httpx.post(f"{api}/evaluate", json={"config": config, "project": "p"}).json()["job_id"]
+    deadline = time.monotonic() + 30
+    while (detail := httpx.get(f"{api}/jobs/{job_id}").json())["job"]["status"] in (
+        "queued",
+        "running",
+    ):
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(0.05)
+    text = json.dumps(detail)
+    assert detail["job"]["status"] == "succeeded"
+    assert str(env.tmp) not in text and "base_dir" not in text

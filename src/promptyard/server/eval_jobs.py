@@ -133,6 +133,12 @@ def job_base_dir(root: str, project: str | None, *, from_registry: bool) -> str 
         raise
 
 
+def job_folder(root: str, project: str | None) -> str:
+    """The folder a stored job reads its files from on resume: its project's, found again
+    (manifests keep no server path), else the projects root, as at submit."""
+    return job_base_dir(root, project, from_registry=True) or root
+
+
 def project_dir(root: str, project: str) -> str:
     """The folder of a project under the projects root (no escaping it)."""
     full = Path(root, project).resolve()

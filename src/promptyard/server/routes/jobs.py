@@ -12,6 +12,7 @@ from promptyard_client.models import CancelResult, Job, JobCreated, JobDetail, J
 
 from promptyard.core.secrets import redact
 from promptyard.server.auth import Caller, require
+from promptyard.server.eval_jobs import job_folder
 from promptyard.server.routes import MAX_INT
 from promptyard.trust import TrustPolicy
 
@@ -56,7 +57,8 @@ async def _start(request: Request, kind: str, body: JobRequest, caller: Caller) 
     else:
         config = await asyncio.to_thread(config_from_registry, state.store.registry, body)
     await asyncio.to_thread(refuse_files_without_project, config, base_dir, state.trust)
-    await asyncio.to_thread(_validate, config, base_dir or state.projects_root, state.trust)
+    await asyncio.to_thread(_validate, config, base_dir or state.projects_root, state.trust,
+                            settings=state.settings)  # fmt: skip
     job = EvalJob(
         config=config,
         base_dir=base_dir or state.projects_root,
@@ -70,8 +72,10 @@ async def _start(request: Request, kind: str, body: JobRequest, caller: Caller) 
     # The resolved config is kept: a resume runs what was accepted, even if a label moved since.
     # Secrets in an inline config are used for this run but never stored or shown: a resume
     # after a restart needs keys by env var name (apiKeyEnvar), as the docs advise anyway.
+    # The project's folder is not stored: a reader must not learn server paths, and a resume
+    # finds the folder again from the project (job_folder).
     manifest = redact({"kind": kind, "request": body.model_dump(exclude_none=True),
-                       "config": config, "base_dir": job.base_dir})  # fmt: skip
+                       "config": config})  # fmt: skip
 
     async def work(ctx: Any) -> dict[str, Any]:
         return await run_eval_job(ctx, job)
@@ -97,12 +101,13 @@ async def resume_job(job_id: str, request: Request) -> dict[str, str]:
         raise HTTPException(409, f"job {job_id} is {record.status}; only an interrupted,"
                                  " cancelled or failed evaluation can be resumed")  # fmt: skip
     if record.kind == "optimize":
-        await state.jobs.resume(job_id, manifest, _optimize_work(manifest, request))
+        again = _optimize_work(manifest, request, record.project)
+        await state.jobs.resume(job_id, manifest, again)
         return {"job_id": job_id}
     options = _job_options((manifest.get("request") or {}).get("options"))
     job = EvalJob(
         config=manifest["config"],
-        base_dir=manifest.get("base_dir") or state.projects_root,
+        base_dir=await asyncio.to_thread(job_folder, state.projects_root, record.project),
         project=record.project,
         database_url=state.database_url,
         settings=state.settings,
@@ -143,7 +148,7 @@ def _with_checked_options(body: JobRequest) -> JobRequest:
     return body.model_copy(update={"options": _job_options(body.options)})
 
 
-def _optimize_work(manifest: dict[str, Any], request: Request) -> Any:
+def _optimize_work(manifest: dict[str, Any], request: Request, project: str | None) -> Any:
     """Run a stopped optimization again from its manifest: the cache answers every call it
     already paid for, and the events it already emitted are not repeated."""
     from promptyard.server.optimize_jobs import OptimizeJob, run_optimize_job
@@ -151,7 +156,7 @@ def _optimize_work(manifest: dict[str, Any], request: Request) -> Any:
     state = request.app.state
     body = manifest.get("request") or {}
     job = OptimizeJob(config=manifest["config"],
-                      base_dir=manifest.get("base_dir") or state.projects_root,
+                      base_dir=job_folder(state.projects_root, project),
                       database_url=state.database_url, settings=state.settings,
                       trust=state.trust, optimizer=body.get("optimizer", "instruct"),
                       hyperparameters=dict(body.get("hyperparameters") or {}),
@@ -217,7 +222,10 @@ def get_job(
     events = [e.to_dict() for e in store.events(job_id, after=after)
               if not wanted or e.type in wanted][:limit]  # fmt: skip
     data = job.to_dict()
-    return {"job": data, "manifest": data.get("manifest") or {}, "events": events,
+    # Jobs stored before the folder was left out still carry it: never show a server path.
+    manifest = {k: v for k, v in (data.get("manifest") or {}).items() if k != "base_dir"}
+    data["manifest"] = manifest
+    return {"job": data, "manifest": manifest, "events": events,
             "summary": data.get("summary")}  # fmt: skip
 
 

@@ -78,7 +78,7 @@ async def start_optimize(
                       hyperparameters=dict(body.hyperparameters or {}),
                       proposer=proposer, options=options)  # fmt: skip
     manifest = redact({"kind": "optimize", "request": body.model_dump(exclude_none=True),
-                       "config": config, "base_dir": job.base_dir, "options": options})  # fmt: skip
+                       "config": config, "options": options})  # fmt: skip
 
     async def work(ctx: Any) -> dict[str, Any]:
         return await run_optimize_job(ctx, job)
