@@ -447,6 +447,7 @@ async def evaluate_async(
             project=project,
             resume=resume,
             budget=budget,
+            limits=trust.limits,
         )
         store.start()  # SQLite opens while the first calls are in flight
         outcome = await runner.run()

@@ -5,6 +5,13 @@ Where Nunjucks and Jinja2 differ in ways a promptfoo user would notice, Nunjucks
 values print the way JavaScript prints them (`true`, `a,b`, `[object Object]`, `3` for 3.0,
 nothing for null), and the filters take Nunjucks' arguments and give Nunjucks' results.
 docs/config.md ("Templates") lists what still differs.
+
+A template is untrusted input, so a render stops by itself (RenderLimitError) when it runs past
+its deadline or makes too much text, whatever thread it runs in (a thread cannot be killed):
+output is streamed and counted chunk by chunk; `*`, `**`, `+`, `%` and `~`, every filter and
+every call check the size of what they would make; loops, calls and block outputs check the
+deadline and count their steps. RenderLimits holds the numbers (the server's come from
+settings through `using_limits`).
 """
 
 from __future__ import annotations
@@ -13,13 +20,19 @@ import functools
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+import string
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape as _html_escape
@@ -27,16 +40,171 @@ from markupsafe import escape as _html_escape
 from promptyard.errors import TemplateError
 
 __all__ = [
+    "RenderLimitError",
+    "RenderLimits",
+    "RenderTrip",
     "check_syntax",
     "js_number",
     "js_str",
     "json_stringify",
+    "naming_test",
     "render_string",
     "template_variables",
+    "using_limits",
 ]
 
 _TEMPLATE_FILE = "<template>"
 _CACHE_SIZE = 4096
+
+
+# ---------------------------------------------------------------- render limits
+
+TIMEOUT_SETTING = "PROMPTYARD_RENDER_TIMEOUT_MS"
+CHARS_SETTING = "PROMPTYARD_RENDER_MAX_CHARS"
+WORK_FACTOR = 10  # text a render may build along the way, in multiples of max_chars
+
+
+class RenderTrip:
+    """Shared by the renders of one run: the first render over a limit trips it (and calls
+    `on_trip`, from whatever thread rendered), and every later render fails at once. A
+    caller that catches template errors (a grader) cannot then hide a runaway template that
+    every trial would run again."""
+
+    def __init__(self, on_trip: Callable[[RenderLimitError], None] | None = None) -> None:
+        self.error: RenderLimitError | None = None
+        self._on_trip = on_trip
+
+    def trip(self, error: RenderLimitError) -> None:
+        if self.error is None:
+            self.error = error
+            if self._on_trip is not None:
+                self._on_trip(error)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderLimits:
+    """How long one render may take and how much text it may make. From max_chars follow:
+    the output, any one value (a string or list made by an operator, filter or call), the
+    text built along the way (WORK_FACTOR x), and the loop iterations plus block outputs."""
+
+    timeout_s: float = 5.0
+    max_chars: int = 1_000_000
+    trip: RenderTrip | None = field(default=None, compare=False)
+    timeout_note: str = ""  # why this deadline, when it is not the setting's own
+
+
+DEFAULT_LIMITS = RenderLimits()
+_LIMITS: ContextVar[RenderLimits] = ContextVar("promptyard_render_limits", default=DEFAULT_LIMITS)
+# The test a render is for, when its caller does not say (a grader rendering an assertion
+# value): named by limit errors.
+_TEST: ContextVar[str | None] = ContextVar("promptyard_render_test", default=None)
+
+
+@contextmanager
+def using_limits(limits: RenderLimits) -> Iterator[None]:
+    """Renders in this context (and the tasks and threads started from it) use `limits`."""
+    token = _LIMITS.set(limits)
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
+@contextmanager
+def naming_test(label: str | None) -> Iterator[None]:
+    """Limit errors of renders in this context that name no test name this one."""
+    token = _TEST.set(label)
+    try:
+        yield
+    finally:
+        _TEST.reset(token)
+
+
+class RenderLimitError(TemplateError):
+    """A render ran past its deadline or made too much text; `limit` names the setting."""
+
+    def __init__(self, message: str, *, limit: str, **where: Any) -> None:
+        self.limit = limit
+        super().__init__(message, **where)
+
+
+class _Stop(Exception):
+    """Raised inside a render by a limit; render_string turns it into a RenderLimitError."""
+
+    def __init__(self, message: str, setting: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.setting = setting
+
+
+class _Render:
+    """One render's budget: its deadline and what it has used."""
+
+    __slots__ = ("deadline", "limits", "max_bits", "max_steps", "max_work", "steps", "work")
+
+    def __init__(self, limits: RenderLimits) -> None:
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.timeout_s
+        self.max_work = WORK_FACTOR * limits.max_chars
+        self.max_steps = limits.max_chars
+        self.max_bits = 4 * limits.max_chars  # integers: ~1.2 million digits by default
+        self.work = 0
+        self.steps = 0
+
+    def tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            note = self.limits.timeout_note
+            raise _Stop(
+                f"rendering took longer than {self.limits.timeout_s:g} s{note}", TIMEOUT_SETTING
+            )
+
+    def size(self, n: int, what: str) -> None:
+        if n > self.limits.max_chars:
+            raise _Stop(
+                f"{what} would make {n} characters or items, over the limit of"
+                f" {self.limits.max_chars}",
+                CHARS_SETTING,
+            )
+
+    def produced(self, n: int, what: str) -> None:
+        self.size(n, what)
+        self.work += n
+        if self.work > self.max_work:
+            raise _Stop(
+                f"the template built more than {self.max_work} characters of text while"
+                f" rendering ({WORK_FACTOR} x the limit of {self.limits.max_chars})",
+                CHARS_SETTING,
+            )
+
+    def number(self, bits: int, what: str) -> None:
+        if bits > self.max_bits:
+            raise _Stop(
+                f"{what} would make a number of more than {self.max_bits} bits (4 x the limit"
+                f" of {self.limits.max_chars})",
+                CHARS_SETTING,
+            )
+
+    def step(self, n: int) -> None:
+        self.steps += n
+        if self.steps > self.max_steps:
+            raise _Stop(
+                f"the template ran more than {self.max_steps} loop iterations and block outputs",
+                CHARS_SETTING,
+            )
+        self.tick()
+
+
+_RENDER: ContextVar[_Render | None] = ContextVar("promptyard_render", default=None)
+
+
+def _current() -> _Render:
+    """The render under way; outside one (Jinja folds constant expressions while it
+    compiles) a fresh budget with the context's limits."""
+    return _RENDER.get() or _Render(_LIMITS.get())
+
+
+def _need(n: int, what: str) -> None:
+    _current().size(n, what)
 
 
 # ---------------------------------------------------------------- JavaScript-style printing
@@ -202,7 +370,10 @@ def _f_join(value: Any, delimiter: Any = "", attribute: Any = None) -> str:
     items = list(value or [])
     if attribute is not None:
         items = [_get_path(v, str(attribute)) for v in items]
-    return js_str(delimiter or "").join("" if v is None else js_str(v) for v in items)
+    sep = js_str(delimiter or "")
+    parts = ["" if v is None else js_str(v) for v in items]
+    _need(sum(map(len, parts)) + len(sep) * max(0, len(parts) - 1), "join")
+    return sep.join(parts)
 
 
 def _f_replace(value: Any, old: Any, new: Any, max_count: Any = None) -> Any:
@@ -215,7 +386,17 @@ def _f_replace(value: Any, old: Any, new: Any, max_count: Any = None) -> Any:
     if not isinstance(value, str):
         return value
     count = -1 if max_count is None else int(max_count)
-    return value.replace(old, js_str(new), count)
+    new = js_str(new)
+    _need(_replaced_len(value, old, new, count), "replace")
+    return value.replace(old, new, count)
+
+
+def _replaced_len(value: str, old: str, new: str, count: int) -> int:
+    """The length of value.replace(old, new, count), without making it."""
+    found = len(value) + 1 if old == "" else value.count(old)
+    if count >= 0:
+        found = min(found, count)
+    return len(value) + found * (len(new) - len(old))
 
 
 def _f_default(value: Any, default: Any = "", boolean: bool = False) -> Any:
@@ -299,6 +480,7 @@ def _f_float(value: Any, default: Any = None) -> Any:
 
 def _f_batch(value: Any, linecount: Any, fill_with: Any = None) -> list[list[Any]]:
     size = int(linecount)
+    _need(size, "batch")
     items = list(value)
     out = [items[i : i + size] for i in range(0, len(items), size)]
     if out and fill_with:
@@ -347,8 +529,10 @@ def _f_indent(value: Any, width: Any = 4, indentfirst: Any = False) -> str:
     text = _normalize(value)
     if text == "":
         return ""
-    pad = " " * int(width or 4)
+    width = int(width or 4)
     lines = text.split("\n")
+    _need(len(text) + max(0, width) * len(lines), "indent")
+    pad = " " * width
     return "\n".join(
         line if i == 0 and not indentfirst else pad + line for i, line in enumerate(lines)
     )
@@ -357,6 +541,7 @@ def _f_indent(value: Any, width: Any = 4, indentfirst: Any = False) -> str:
 def _f_center(value: Any, width: Any = 80) -> str:
     text = _normalize(value)
     total = int(width or 80)
+    _need(total, "center")
     if len(text) >= total:
         return text
     spaces = total - len(text)
@@ -470,7 +655,171 @@ class _Undefined(jinja2.StrictUndefined):
         return False
 
 
+_SEQUENCES = (str, list, tuple)
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+_PERCENT_SPEC_RE = re.compile(r"%(?:\([^)]*\))?([-#0 +]*)(\*|\d+)?(?:\.(\*|\d+))?")
+_DIGITS_RE = re.compile(r"\d+")
+
+
+def _check_widths(r: _Render, specs: Iterable[str], what: str) -> None:
+    """Format specs whose width or precision would make a string over the limit."""
+    for spec in specs:
+        if "*" in spec or "{" in spec:
+            raise _Stop(f"{what}: a width or precision taken from the arguments", CHARS_SETTING)
+        for digits in _DIGITS_RE.findall(spec):
+            if len(digits) > 12 or int(digits) > r.limits.max_chars:
+                r.size(int(digits[:13]), what)
+
+
+def _percent_specs(fmt: str) -> list[str]:
+    return [m.group(0) for m in _PERCENT_SPEC_RE.finditer(fmt) if m.group(2) or m.group(3)]
+
+
+def _brace_specs(fmt: str) -> list[str]:
+    try:
+        return [spec for _, _, spec, _ in string.Formatter().parse(fmt) if spec]
+    except ValueError:
+        return []  # a malformed format string fails when it is applied
+
+
+def _check_str_method(r: _Render, owner: str, method: Any, args: tuple[Any, ...]) -> None:
+    """Methods of str whose result can be far larger than their inputs."""
+    name = getattr(method, "__name__", "")
+    if name in _WIDTH_METHODS:
+        for arg in args:
+            if isinstance(arg, int):
+                r.size(arg, f"str.{name}")
+    elif name == "replace" and len(args) >= 2:
+        old, new = args[0], args[1]
+        count = args[2] if len(args) > 2 and isinstance(args[2], int) else -1
+        if isinstance(old, str) and isinstance(new, str):
+            r.size(_replaced_len(owner, old, new, count), "str.replace")
+    elif name == "join" and args and isinstance(args[0], list | tuple):
+        items = args[0]
+        total = sum(len(x) for x in items if isinstance(x, str))
+        r.size(total + len(owner) * max(0, len(items) - 1), "str.join")
+
+
+class _Timed:
+    """A long iterable whose loop checks the deadline as it goes."""
+
+    __slots__ = ("_items", "_render")
+
+    def __init__(self, items: Collection[Any], render: _Render) -> None:
+        self._items = items
+        self._render = render
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Any]:
+        tick = self._render.tick
+        for i, item in enumerate(self._items):
+            if not i & 1023:
+                tick()
+            yield item
+
+
+def _counted(items: Iterable[Any], render: _Render) -> Iterator[Any]:
+    for item in items:
+        render.step(1)
+        yield item
+
+
+def _f_loop(value: Any) -> Any:
+    """Wraps every `{% for %}` iterable (_PromptEnvironment._generate): a loop counts its
+    iterations and watches the deadline."""
+    r = _current()
+    try:
+        n = len(value)
+    except TypeError:
+        if isinstance(value, jinja2.Undefined):
+            raise
+        return _counted(value, r)
+    r.step(n)
+    return _Timed(value, r) if n > 1024 else value
+
+
+def _guarded_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that watches the deadline and the size of what it makes. For filters whose
+    numeric arguments size their result, numbers over the limit are refused first."""
+    sizing = name in ("center", "indent", "batch", "slice", "wordwrap")
+    first = 2 if getattr(fn, "jinja_pass_arg", None) is not None else 1
+
+    @functools.wraps(fn)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        r = _current()
+        r.tick()
+        if sizing:
+            for arg in (*args[first:], *kwargs.values()):
+                if isinstance(arg, int):
+                    r.size(arg, f"the filter {name}")
+        result = fn(*args, **kwargs)
+        if isinstance(result, _SEQUENCES):
+            r.produced(len(result), f"the filter {name}")
+        return result
+
+    return guarded
+
+
+def _f_format(value: Any, *args: Any, **kwargs: Any) -> str:
+    """Jinja's `format` filter (printf-style), its widths checked first."""
+    _check_widths(_current(), _percent_specs(str(value)), "format")
+    return jinja2.filters.do_format(value, *args, **kwargs)
+
+
+@jinja2.pass_eval_context
+def _f_tojson(eval_ctx: Any, value: Any, indent: Any = None) -> Any:
+    """Jinja's `tojson`, its indent capped at 10 as JSON.stringify caps it."""
+    if isinstance(indent, int) and not isinstance(indent, bool):
+        indent = max(0, min(10, indent))
+    elif indent is not None:
+        indent = str(indent)[:10]
+    return jinja2.filters.do_tojson(eval_ctx, value, indent)
+
+
+@jinja2.pass_environment
+def _f_wordwrap(
+    environment: Any,
+    s: Any,
+    width: Any = 79,
+    break_long_words: Any = True,
+    wrapstring: Any = None,
+    break_on_hyphens: Any = True,
+) -> str:
+    """Jinja's `wordwrap`, its result measured first (a long wrapstring on every line)."""
+    text = str(s)
+    sep = environment.newline_sequence if wrapstring is None else str(wrapstring)
+    lines = len(text) // max(1, int(width)) + text.count("\n") + 1
+    _need(len(text) + lines * len(sep), "wordwrap")
+    return jinja2.filters.do_wordwrap(
+        environment, text, int(width), break_long_words, wrapstring, break_on_hyphens
+    )
+
+
+class _CodeGenerator(CodeGenerator):
+    """Jinja's code generator with two hooks: `~` joins through the environment (which
+    measures it), and each output into a block buffer (macros, `{% set %}` blocks,
+    `{% call %}`) counts as a step. (Loops are wrapped in the tree: _PromptEnvironment.)"""
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.py_join((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+    def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
+        super().visit_Output(node, frame)
+        if frame.buffer is not None and not (frame.require_output_check and self.has_known_extends):
+            self.writeline(f"environment.py_step({len(node.nodes)})")
+
+
 class _PromptEnvironment(ImmutableSandboxedEnvironment):
+    code_generator_class = _CodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         # Nunjucks templates call JavaScript members: `items.length`, `name.toUpperCase()`.
         if isinstance(obj, str):
@@ -487,6 +836,79 @@ class _PromptEnvironment(ImmutableSandboxedEnvironment):
                 return member(obj)
         return super().getattr(obj, attribute)
 
+    # -- limits (see _Render) ------------------------------------------------------------
+
+    def _generate(
+        self, source: nodes.Template, name: str | None, filename: str | None,
+        defer_init: bool = False,
+    ) -> str:  # fmt: skip
+        # Every `{% for %}` iterable goes through `_py_loop`, which counts and times the loop.
+        for loop in source.find_all(nodes.For):
+            loop.iter = nodes.Filter(loop.iter, "_py_loop", [], [], None, None,
+                                     lineno=loop.iter.lineno)  # fmt: skip
+        return super()._generate(source, name, filename, defer_init)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        r = _current()
+        r.tick()
+        if operator == "*":
+            if isinstance(right, int) and isinstance(left, _SEQUENCES):
+                r.size(len(left) * right, "'*'")
+            elif isinstance(left, int) and isinstance(right, _SEQUENCES):
+                r.size(len(right) * left, "'*'")
+            elif isinstance(left, int) and isinstance(right, int):
+                r.number(left.bit_length() + right.bit_length(), "'*'")
+        elif operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+                r.number(min(right, r.max_bits + 1) * (abs(left).bit_length() - 1), "'**'")
+        elif operator == "+":
+            if isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
+                r.size(len(left) + len(right), "'+'")
+        elif operator == "%" and isinstance(left, str):
+            _check_widths(r, _percent_specs(left), "'%'")
+        result = self.binop_table[operator](left, right)
+        if isinstance(result, _SEQUENCES):
+            r.produced(len(result), f"'{operator}'")
+        return result
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        r = _current()
+        r.tick()
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            _check_str_method(r, owner, __obj, args)
+        result = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(result, _SEQUENCES):
+            r.produced(len(result), "a call")
+        return result
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        fmt = str(value.__self__)
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            _check_widths(_current(), _brace_specs(fmt), "str.format")
+            return wrapped(*args, **kwargs)
+
+        return functools.update_wrapper(checked, wrapped)
+
+    def concat(self, parts: Iterable[str]) -> str:
+        """Joins a block's buffer (a macro, `{% set %}` block, `{% call %}`): measured first."""
+        items = parts if isinstance(parts, list) else list(parts)
+        _current().produced(sum(map(len, items)), "a block")
+        return "".join(items)
+
+    def py_join(self, items: tuple[Any, ...]) -> str:
+        """The `~` operator: str() of each item, joined, measured first."""
+        parts = [str(x) for x in items]
+        _current().produced(sum(map(len, parts)), "'~'")
+        return "".join(parts)
+
+    def py_step(self, n: int) -> None:
+        _current().step(n)
+
 
 def _make_environment() -> _PromptEnvironment:
     env = _PromptEnvironment(
@@ -500,6 +922,10 @@ def _make_environment() -> _PromptEnvironment:
     for name in ("select", "reject", "selectattr", "rejectattr", "slice", "map", "unique"):
         env.filters[name] = _listing(env.filters[name])
     env.filters.update(_NUNJUCKS_FILTERS)
+    env.filters.update(format=_f_format, tojson=_f_tojson, wordwrap=_f_wordwrap)
+    for name, fn in list(env.filters.items()):
+        env.filters[name] = _guarded_filter(name, fn)
+    env.filters["_py_loop"] = _f_loop
     env.globals.pop("lipsum", None)
     env.globals["env"] = {}  # promptfoo's `env` global; callers may pass their own in vars
     return env
@@ -607,7 +1033,8 @@ def render_string(
     test: str | None = None,
     source: str | None = None,
 ) -> str:
-    """Render `template` with `vars`. Raises TemplateError naming the variable, test and source.
+    """Render `template` with `vars`. Raises TemplateError naming the variable, test and source;
+    RenderLimitError (a TemplateError) when the render passes a limit of `using_limits`.
 
     `source` names where the template came from (a file, or "promptyard.yaml: prompts[0]");
     `test` labels the test case being rendered.
@@ -615,12 +1042,54 @@ def render_string(
     if "{" not in template:
         return template  # no tags: nothing to do, and the common case for assertion values
     compiled = _compiled(template, source, test)
+    limits = _LIMITS.get()
+    trip = limits.trip
+    if trip is not None and trip.error is not None:
+        raise RenderLimitError(
+            "template not rendered: an earlier render passed a limit",
+            limit=trip.error.limit,
+            test=test or _TEST.get(),
+            file=source or _TEMPLATE_FILE,
+        )
+    render = _Render(limits)
+    token = _RENDER.set(render)
     try:
-        return compiled.render(vars)
+        return _stream(compiled, vars, render)
+    except _Stop as stop:
+        error = RenderLimitError(
+            f"template stopped: {stop.message} (limit: {stop.setting})",
+            limit=stop.setting,
+            test=test or _TEST.get(),
+            file=source or _TEMPLATE_FILE,
+            line=_template_line(stop),
+        )
+        if trip is not None:
+            trip.trip(error)
+        raise error from None
     except TemplateError:
         raise
     except Exception as exc:
         raise _render_error(exc, source, test) from None
+    finally:
+        _RENDER.reset(token)
+
+
+def _stream(compiled: jinja2.Template, vars: dict[str, Any], render: _Render) -> str:
+    """Template.render, chunk by chunk: the output is counted and the deadline checked as it
+    grows, so a runaway loop stops at the limit instead of after it has filled memory."""
+    limit = render.limits.max_chars
+    parts: list[str] = []
+    size = 0
+    try:
+        for chunk in compiled.root_render_func(compiled.new_context(vars)):
+            size += len(chunk)
+            if size > limit:
+                raise _Stop(f"the rendered text is longer than {limit} characters", CHARS_SETTING)
+            render.tick()
+            parts.append(chunk)
+    except Exception:
+        compiled.environment.handle_exception()  # re-raises with the template's line numbers
+    return "".join(parts)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)

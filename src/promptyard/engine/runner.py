@@ -1,10 +1,12 @@
 """Run an EvalSpec: render, cache, call, grade, persist, then notify.
 
 Three kinds of coroutine share one asyncio loop:
-- a producer renders trials in chunks, looks their cache keys up in one store read per chunk,
-  and queues work (the queue is bounded, so a 100,000-case run never holds every trial);
-- `max_concurrency` workers call providers (which enforce their own limits and retries) and
-  grade the outputs;
+- a producer renders trials in chunks on a worker thread (a template is untrusted: it renders
+  off the loop, within the limits of `limits`, and a render that passes one fails the run),
+  looks their cache keys up in one store read per chunk, and queues work (the queue is
+  bounded, so a 100,000-case run never holds every trial);
+- up to `max_concurrency` workers (clamped to `limits.max_concurrency`, and started as work
+  arrives) call providers (which enforce their own limits and retries) and grade the outputs;
 - one writer commits finished trials in groups (whatever is waiting when the last commit
   returns) and only then hands them to the event sink. A trial is never reported before it is
   durable, and a crash or Ctrl-C loses at most the trials not yet committed.
@@ -13,6 +15,7 @@ Three kinds of coroutine share one asyncio loop:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -25,6 +28,13 @@ from promptyard.core.hashing import content_hash
 from promptyard.core.plan import PlannedTrial, plan_trials, trial_count
 from promptyard.core.prompts import missing_variables, render_prompt
 from promptyard.core.secrets import redact
+from promptyard.core.templates import (
+    RenderLimitError,
+    RenderLimits,
+    RenderTrip,
+    naming_test,
+    using_limits,
+)
 from promptyard.core.types import (
     Completion,
     CompletionRequest,
@@ -40,11 +50,16 @@ from promptyard.providers.base import Provider
 from promptyard.providers.config import normalize_config
 from promptyard.providers.policy import CallPolicy
 from promptyard.scorers.registry import SELECT_BEST
+from promptyard.trust.limits import cap_completion, cap_trial, render_limits
+from promptyard.trust.policy import Limits
 
 log = logging.getLogger(__name__)
 
 CHUNK = 128  # trials rendered and cache-checked per store read
 MAX_BATCH = 512  # finished trials per commit: bounds the writer's memory when it falls behind
+RENDER_SLICE_S = 0.05  # a render batch returns to the loop after this long (then goes on)
+LOOP_RENDER_S = 0.5  # deadline of a render on the event loop (the grader's assertion values)
+_dumps = json.JSONEncoder(default=str).encode  # measures non-text outputs for their cap
 
 TrialSink = Callable[[TrialResult], None]
 
@@ -107,10 +122,28 @@ class EvalRunner:
         keep_trials: bool = False,
         resume: bool = False,
         budget: Budget | None = None,
+        limits: Limits | None = None,
     ) -> None:
         if len(providers) != len(spec.providers):
             raise ValueError("one Provider per ProviderSpec is required")
         self.spec = spec
+        # Sizes and deadlines for untrusted input (TrustPolicy.limits): template renders,
+        # concurrency, and the text a trial keeps.
+        self.limits = limits or Limits()
+        # The first render over a limit (a prompt on the render thread, an assertion value in
+        # a grading task) trips the run: it stops, failing with that render's error.
+        self._trip = RenderTrip(on_trip=self._tripped)
+        self._halt = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._render_limits = render_limits(self.limits, self._trip)
+        # Renders on the loop hold up everything else the loop serves: a shorter deadline.
+        self._loop_limits = RenderLimits(
+            timeout_s=min(LOOP_RENDER_S, self.limits.render_timeout_s),
+            max_chars=self.limits.render_max_chars,
+            trip=self._trip,
+            timeout_note=" (on the event loop, where an assertion's value renders)",
+        )
+        self._rendering: str | None = None  # the test a render batch is on (for a stuck one)
         self.providers = list(providers)
         self.grader = grader
         self.store = store
@@ -169,8 +202,20 @@ class EvalRunner:
             ]
 
     async def run(self) -> RunOutcome:
+        # Renders on the loop (assertion values, in grading tasks, which inherit this context)
+        # get the loop's limits; the render thread sets the run's own (_off_loop).
+        self._loop = asyncio.get_running_loop()
+        with using_limits(self._loop_limits):
+            return await self._run()
+
+    def _tripped(self, error: RenderLimitError) -> None:
+        """A render passed a limit (called from the thread that rendered): stop the run."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._halt.set)
+
+    async def _run(self) -> RunOutcome:
         started = self._started = utc_now()
-        self._preflight()
+        await self._off_loop(self._preflight)
         if self.resume:
             await asyncio.to_thread(self._load_finished)
         t0 = time.perf_counter()
@@ -179,6 +224,8 @@ class EvalRunner:
             await self._pipeline()
             if self._bug is not None:
                 raise self._bug
+            if self._trip.error is not None:
+                raise self._trip.error
         except asyncio.CancelledError:
             # The task running us was cancelled (Ctrl-C, a server shutdown): record the run,
             # then let the cancellation go on, as asyncio requires.
@@ -262,7 +309,10 @@ class EvalRunner:
         """
         for prompt in self.spec.prompts:
             for test in self.spec.tests:
+                if self.cancel.is_set():
+                    return
                 if missing_variables(prompt, test):
+                    self._rendering = test.label
                     render_prompt(prompt, test)
         if self._compares and self._group_size < 2:
             raise ConfigError(
@@ -270,22 +320,35 @@ class EvalRunner:
                 " case; this config gives one output per case"
             )
 
+    @property
+    def concurrency(self) -> int:
+        """Calls in flight at most: the spec's, clamped by the limits (a config may ask for
+        10^30); one when the spec asks for a delay between calls."""
+        if self.spec.options.delay_ms:
+            return 1
+        return max(1, min(self.spec.options.max_concurrency, self.limits.max_concurrency))
+
     async def _pipeline(self) -> None:
-        concurrency = 1 if self.spec.options.delay_ms else self.spec.options.max_concurrency
+        concurrency = self.concurrency
         work: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=max(2 * concurrency, CHUNK))
         # Bounded too: when the store is slower than the providers, workers wait for it
         # instead of piling finished trials up in memory.
         done: asyncio.Queue[_Done | None] = asyncio.Queue(maxsize=max(2 * concurrency, MAX_BATCH))
         writer = asyncio.create_task(self._writer(done))
         grade_slots = asyncio.Semaphore(2 * concurrency)
-        self._wave = max(1, min(concurrency, self.total))
-        workers = [
-            asyncio.create_task(self._worker(work, done, grade_slots)) for _ in range(concurrency)
-        ]
-        producer = asyncio.create_task(self._producer(work, concurrency))
-        main: asyncio.Future[Any] = asyncio.gather(producer, *workers)
+        self._wave = max(1, min(concurrency, self.total - len(self._skip)))
+        # Workers start as work is queued (_dispatch), never more than there are trials.
+        workers: list[asyncio.Task[None]] = []
+
+        def spawn(n: int) -> None:
+            while len(workers) < min(n, concurrency):
+                workers.append(asyncio.create_task(self._worker(work, done, grade_slots)))
+
+        producer = asyncio.create_task(self._producer(work, spawn, workers))
+        main: asyncio.Future[Any] = producer
         cancel_wait: asyncio.Future[Any] = asyncio.ensure_future(self.cancel.wait())
-        waits: set[asyncio.Future[Any]] = {main, cancel_wait, writer}
+        halt_wait: asyncio.Future[Any] = asyncio.ensure_future(self._halt.wait())
+        waits: set[asyncio.Future[Any]] = {main, cancel_wait, writer, halt_wait}
         budget_wait: asyncio.Future[Any] | None = None
         if self._budget_stop is not None:
             budget_wait = asyncio.ensure_future(self._budget_stop.wait())
@@ -298,18 +361,21 @@ class EvalRunner:
                 main.result()  # re-raise a bug in the engine itself
             elif writer in finished:
                 writer.result()
+            elif halt_wait in finished:
+                pass  # run() raises the render's error once what finished is stored
             elif budget_wait in finished and cancel_wait not in finished:
                 await self._wind_down(producer, workers, work, writer, cancel_wait)
         finally:
             cancel_wait.cancel()
+            halt_wait.cancel()
             if budget_wait is not None:
                 budget_wait.cancel()
             for task in (producer, *workers):
                 task.cancel()
-            await asyncio.gather(main, return_exceptions=True)
+            await asyncio.gather(producer, *workers, return_exceptions=True)
             # Answers already fetched are graded and kept, even on cancel, unless the writer
             # is dead (then nothing can be kept, and grading tasks would wait on it forever).
-            if writer.done():
+            if writer.done() or self._halt.is_set():
                 for task in self._grading:
                     task.cancel()
             await asyncio.gather(*self._grading, return_exceptions=True)
@@ -352,25 +418,90 @@ class EvalRunner:
                 task.result()  # re-raise a bug in a worker
             running -= finished
 
-    async def _producer(self, work: asyncio.Queue[_Work | None], workers: int) -> None:
-        chunk: list[_Work] = []
+    async def _producer(
+        self,
+        work: asyncio.Queue[_Work | None],
+        spawn: Callable[[int], None],
+        workers: list[asyncio.Task[None]],
+    ) -> None:
+        """Render and queue every trial, then wait for the workers it started."""
+        pending: list[PlannedTrial] = []
         skip = self._skip
+        queued = 0
         for planned in plan_trials(self.spec):
             if self.cancel.is_set():
                 return
             if skip and planned.index in skip:
                 continue
-            chunk.append(self._render(planned))
-            if len(chunk) >= CHUNK:
-                await self._dispatch(chunk, work)
-                chunk = []
-        await self._dispatch(chunk, work)
-        for _ in range(workers):
+            pending.append(planned)
+            if len(pending) >= CHUNK:
+                queued += len(pending)
+                await self._dispatch(await self._render_all(pending), work, spawn, queued)
+                pending = []
+        if pending:
+            queued += len(pending)
+            await self._dispatch(await self._render_all(pending), work, spawn, queued)
+        for _ in workers:
             await work.put(None)
+        # Wait for the workers, re-raising a bug in one at once. asyncio.wait, not `await`:
+        # cancelling the producer (a budget's wind-down) must not cancel the workers.
+        running = set(workers)
+        while running:
+            finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_EXCEPTION)
+            for task in finished:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+
+    async def _render_all(self, planned: list[PlannedTrial]) -> list[_Work]:
+        """Render a chunk on a worker thread, in slices of about RENDER_SLICE_S, so the loop
+        (health checks, cancels, event streams) never waits on a template."""
+        out: list[_Work] = []
+        while len(out) < len(planned):
+            out.extend(await self._off_loop(self._render_slice, planned, len(out)))
+        return out
+
+    def _with_limits(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with using_limits(self._render_limits):
+            return fn(*args)
+
+    def _render_slice(self, planned: list[PlannedTrial], start: int) -> list[_Work]:
+        until = time.perf_counter() + RENDER_SLICE_S
+        out = []
+        for p in planned[start:]:
+            out.append(self._render(p))
+            if time.perf_counter() > until:
+                break
+        return out
+
+    async def _off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` on a worker thread, which renders templates. A render stops itself at its
+        deadline; should one not (stuck in a long C call), the run fails after twice that,
+        naming the test, and the thread is left to finish on its own (threads can't be
+        killed)."""
+        task = asyncio.ensure_future(asyncio.to_thread(self._with_limits, fn, *args))
+        grace = 2 * self.limits.render_timeout_s + 1.0
+        try:
+            finished, _ = await asyncio.wait({task}, timeout=grace)
+        except asyncio.CancelledError:
+            task.add_done_callback(_drop_result)  # the thread finishes on its own
+            raise
+        if not finished:
+            task.add_done_callback(_drop_result)
+            timeout = self.limits.render_timeout_s
+            raise RenderLimitError(
+                f"template stopped: rendering took longer than {timeout:g} s and did not stop"
+                " (limit: PROMPTYARD_RENDER_TIMEOUT_MS)",
+                limit="PROMPTYARD_RENDER_TIMEOUT_MS",
+                test=self._rendering,
+            )
+        return task.result()
 
     def _render(self, planned: PlannedTrial) -> _Work:
+        self._rendering = planned.test.label
         try:
             text, messages = render_prompt(planned.prompt, planned.test)
+        except RenderLimitError:
+            raise  # a template over a limit stops the run (it would stop every trial alike)
         except TemplateError as exc:
             return _Work(planned, "", [], None, None, render_error=str(exc))
         identity = self._identities[planned.provider_index]
@@ -379,7 +510,14 @@ class EvalRunner:
             key = content_hash({"p": identity, "m": messages, "s": planned.sample}, size=20)
         return _Work(planned, text, messages, key, None)
 
-    async def _dispatch(self, chunk: list[_Work], work: asyncio.Queue[_Work | None]) -> None:
+    async def _dispatch(
+        self,
+        chunk: list[_Work],
+        work: asyncio.Queue[_Work | None],
+        spawn: Callable[[int], None],
+        queued: int,
+    ) -> None:
+        spawn(queued)
         keys = [w.cache_key for w in chunk if w.cache_key]
         if keys:
             hits = await asyncio.to_thread(self.store.cache_get_many, keys)
@@ -473,13 +611,17 @@ class EvalRunner:
             self._wave_sent.set()  # an answer (or failure) came back: the wave is over
         if not completion.latency_ms:
             completion.latency_ms = (time.perf_counter() - started) * 1000
+        # Capped as it arrives: grading, the cache and the store see the same bounded text.
+        cap_completion(completion, self.limits, _dumps)
         return _Fetched(w, trial, completion, completion)
 
     async def _grade(
         self, f: _Fetched, done: asyncio.Queue[_Done | None], grade_slots: asyncio.Semaphore
     ) -> None:
         try:
-            await self._emit(await self._graded_trial(f), done)
+            with naming_test(f.work.planned.test.label):  # this task's own context
+                graded = await self._graded_trial(f)
+            await self._emit(graded, done)
         finally:
             grade_slots.release()
 
@@ -521,6 +663,8 @@ class EvalRunner:
         key = w.cache_key if f.fresh is not None else None
         try:
             grading = await self.grader.grade(ctx)
+        except RenderLimitError:
+            raise  # an assertion's template over a limit stops the run, as a prompt's does
         except PromptyardError as exc:
             trial.error = f"grading failed: {exc}"
             return _Done(trial, key, f.fresh)
@@ -568,6 +712,8 @@ class EvalRunner:
             t.kpis = evaluate_kpis(self._kpis, trial_variables(t, judge_cost or 0.0)).to_dict()
 
     def _commit(self, items: list[_Done]) -> None:
+        for d in items:  # what is stored and reported is capped (and so is what is kept)
+            cap_trial(d.trial, self.limits, _dumps)
         self.store.add_trials([d.trial for d in items])
         fresh = {d.cache_key: d.fresh.to_dict() for d in items if d.cache_key and d.fresh}
         if fresh:
@@ -587,6 +733,12 @@ def column_labels(names: Sequence[str]) -> list[str]:
 
 def _by_index(trial: TrialResult) -> int:
     return trial.index
+
+
+def _drop_result(task: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned render's outcome, so asyncio does not log it as never read."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _cache_identity(provider: Provider) -> dict[str, Any] | None:

@@ -1,5 +1,11 @@
 """Converting between TrialResult and table rows, JSON encoding, and the statements that write
-a batch of trials (for the full Store and the lean SQLite one alike). Hot path: keep cheap."""
+a batch of trials (for the full Store and the lean SQLite one alike). Hot path: keep cheap.
+
+Stored text is capped here, for every writer and both stores alike (STORE_LIMITS, the
+defaults of trust.Limits): an output, a reason, a raw body, a var or an error over its limit is
+cut, with a marker saying so and which setting it was. The engine caps first with the run's
+own limits (TrustPolicy.limits); a setting can lower these ceilings, not raise them.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,21 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from promptyard.core.types import GradingResult, TokenUsage, TrialResult
+from promptyard.trust.limits import (
+    OUTPUT_SETTING,
+    REASON_SETTING,
+    STORED_SETTING,
+    TRUNCATED,
+    cap_grading,
+    cap_json_text,
+    cap_optional,
+    cap_output,
+    cap_text,
+    capped_vars,
+)
+from promptyard.trust.policy import Limits
+
+STORE_LIMITS = Limits()
 
 _dumps = json.JSONEncoder(allow_nan=False, default=str).encode
 _dumps_lax = json.JSONEncoder(default=str).encode
@@ -39,15 +60,18 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def trial_row(t: TrialResult, clean: Any = None) -> dict[str, Any]:
-    """The trials row for `t`, JSON columns already encoded (None stays SQL NULL).
+def trial_row(t: TrialResult, clean: Any = None, limits: Limits = STORE_LIMITS) -> dict[str, Any]:
+    """The trials row for `t`, JSON columns already encoded (None stays SQL NULL), its text
+    capped at `limits`.
 
     `clean` fixes text for backends that refuse some characters.
     """
     g = t.grading
-    out, raw = t.output, t.raw
     u = t.usage
-    prompt, description, error = t.prompt, t.description, t.error
+    stored = limits.max_stored_value_chars
+    prompt = cap_text(t.prompt, stored, STORED_SETTING) if len(t.prompt) > stored else t.prompt
+    description = cap_optional(t.description, stored, STORED_SETTING)
+    error = cap_optional(t.error, stored, STORED_SETTING)
     if clean is not None:
         prompt, description, error = clean(prompt), clean(description), clean(error)
     return {
@@ -61,11 +85,11 @@ def trial_row(t: TrialResult, clean: Any = None) -> dict[str, Any]:
         "provider_label": t.provider_label,
         "sample": t.sample,
         "description": description,
-        "vars": json_dumps(t.vars),
+        "vars": _vars_json(t.vars, stored),
         "prompt": prompt,
-        "output": None if out is None else json_dumps(out),
+        "output": _output_json(t.output, limits.max_output_chars),
         "error": error,
-        "grading": None if g is None else json_dumps(g.to_dict()),
+        "grading": None if g is None else _grading_json(g, limits),
         "success": t.success,
         "score": t.score,
         "latency_ms": t.latency_ms,
@@ -75,22 +99,68 @@ def trial_row(t: TrialResult, clean: Any = None) -> dict[str, Any]:
         "total_tokens": u.total,
         "cached_tokens": u.cached,
         "cached": t.cached,
-        "raw": None if raw is None else json_dumps(raw),
+        "raw": None if t.raw is None else _capped_json(t.raw, stored, STORED_SETTING),
         "created_at": t.created_at,
         "kpis": None if t.kpis is None else json_dumps(t.kpis),
     }
 
 
-def score_rows(t: TrialResult, clean: Any = None) -> list[dict[str, Any]]:
+def _capped_json(value: Any, limit: int, setting: str) -> str:
+    """JSON for `value`; over `limit`, the JSON of a marked excerpt of it (a string)."""
+    text = json_dumps(value)
+    return text if len(text) <= limit else json_dumps(cap_text(text, limit, setting))
+
+
+def _output_json(output: Any, limit: int) -> str | None:
+    if output is None:
+        return None
+    if isinstance(output, str) and len(output) > limit:
+        return json_dumps(cap_text(output, limit, OUTPUT_SETTING))
+    return _capped_json(output, limit, OUTPUT_SETTING)
+
+
+def _vars_json(values: dict[str, Any], limit: int) -> str:
+    text = json_dumps(values)
+    if len(text) <= limit or not isinstance(values, dict):
+        return text
+    return json_dumps(capped_vars(values, len(text), limit, json_dumps))
+
+
+def _grading_json(g: GradingResult, limits: Limits) -> str:
+    """The grading column: reasons capped; a verdict still over the stored-value limit (a
+    judge's metadata can be long) loses its metadata, with a note saying so."""
+    data = g.to_dict()
+    text = json_dumps(data)
+    if len(text) <= limits.max_reason_chars:
+        return text
+    text = json_dumps(cap_grading(data, limits.max_reason_chars))
+    limit = limits.max_stored_value_chars
+    if len(text) > limit:
+        stack = [data]
+        while stack:
+            node = stack.pop()
+            if "metadata" in node:
+                node["metadata"] = {"truncated": f"{TRUNCATED} over the limit of {limit}"
+                                                 f" ({STORED_SETTING})]"}  # fmt: skip
+            stack.extend(c for c in node.get("componentResults") or () if isinstance(c, dict))
+        text = json_dumps(data)
+    return text
+
+
+def score_rows(
+    t: TrialResult, clean: Any = None, limits: Limits = STORE_LIMITS
+) -> list[dict[str, Any]]:
     """One scores row per component verdict (or the verdict itself if it has none)."""
     g = t.grading
     if g is None:
         return []
     parts: Sequence[GradingResult] = g.component_results or ([g] if g.assertion else [])
+    cap = limits.max_reason_chars
     rows = []
     for pos, c in enumerate(parts):
         a = c.assertion
         metric = a.metric if a is not None else None
+        reason = c.reason if len(c.reason) <= cap else cap_text(c.reason, cap, REASON_SETTING)
         rows.append(
             {
                 "run_id": t.run_id,
@@ -99,7 +169,7 @@ def score_rows(t: TrialResult, clean: Any = None) -> list[dict[str, Any]]:
                 "assertion_type": None if a is None else a.type,
                 "passed": c.passed,
                 "score": c.score,
-                "reason": c.reason if clean is None else clean(c.reason),
+                "reason": reason if clean is None else clean(reason),
                 "metric": metric,
             }
         )
@@ -116,23 +186,39 @@ class TrialBatch:
     run_ids: list[str]
 
 
-def trial_batch(trials: Sequence[TrialResult], clean: Any = None) -> TrialBatch:
-    """Rows for `trials`; the last of several trials with one (run, index) wins, since one
-    statement must not touch a row twice."""
+def trial_batch(
+    trials: Sequence[TrialResult], clean: Any = None, limits: Limits = STORE_LIMITS
+) -> TrialBatch:
+    """Rows for `trials` (text capped at `limits`); the last of several trials with one (run,
+    index) wins, since one statement must not touch a row twice."""
     latest = {(t.run_id, t.index): t for t in trials}
     batch = list(latest.values())
     return TrialBatch(
         keys=[{"run_id": r, "idx": i} for r, i in latest],
-        rows=[trial_row(t, clean) for t in batch],
-        score_rows=[s for t in batch for s in score_rows(t, clean)],
+        rows=[trial_row(t, clean, limits) for t in batch],
+        score_rows=[s for t in batch for s in score_rows(t, clean, limits)],
         run_ids=list(dict.fromkeys(r for r, _ in latest)),
     )
 
 
-def cache_rows(items: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Cache table rows for `items` (key -> value), stamped now."""
+def cache_rows(items: Mapping[str, Any], limits: Limits = STORE_LIMITS) -> list[dict[str, Any]]:
+    """Cache table rows for `items` (key -> value), stamped now. A completion's output and
+    raw body are capped as a trial's are."""
     now = datetime.now(UTC).isoformat()
-    return [{"key": k, "value": json_dumps(v), "created_at": now} for k, v in items.items()]
+    ceiling = limits.max_output_chars + limits.max_stored_value_chars
+    rows = []
+    for k, v in items.items():
+        text = json_dumps(v)
+        if len(text) > ceiling and isinstance(v, dict):
+            v = dict(v)
+            v["output"] = cap_output(v.get("output"), limits.max_output_chars, json_dumps)
+            raw = v.get("raw")
+            if raw is not None:
+                limit = limits.max_stored_value_chars
+                v["raw"] = cap_json_text(raw, json_dumps(raw), limit, STORED_SETTING)
+            text = json_dumps(v)
+        rows.append({"key": k, "value": text, "created_at": now})
+    return rows
 
 
 class TrialStatements(Protocol):

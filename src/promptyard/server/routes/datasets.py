@@ -1,5 +1,8 @@
 """Datasets: create from rows or an uploaded file (CSV/JSONL/JSON/YAML, with row-level
-errors), versions, splits, rows, derive a dataset from a filter, delete."""
+errors), versions, splits, rows, derive a dataset from a filter, delete.
+
+Uploads and rows are held to the server's limits (TrustPolicy.limits): bytes, rows, nesting
+depth, and YAML aliases expanded, checked before any row is built (server/limits.py)."""
 
 from __future__ import annotations
 
@@ -21,8 +24,11 @@ from fastapi import (
 )
 from promptyard_client.models import Dataset, DatasetCreate, DatasetDerive, Page
 
+from promptyard.server import limits as caps
 from promptyard.server.auth import Caller, require
 from promptyard.server.routes import MAX_INT
+from promptyard.trust.limits import data_depth_path
+from promptyard.trust.policy import Limits
 
 router = APIRouter(tags=["datasets"])
 Read = Depends(require("read"))
@@ -31,6 +37,11 @@ UPLOAD_TYPES = (".csv", ".jsonl", ".json", ".yaml", ".yml")
 
 def _registry(request: Request) -> Any:
     return request.app.state.store.registry
+
+
+def _limits(request: Request) -> Limits:
+    limits: Limits = request.app.state.trust.limits
+    return limits
 
 
 @router.get("/datasets", operation_id="list_datasets", response_model=Page[Dataset],
@@ -54,6 +65,11 @@ def list_datasets(
 def create_dataset(
     body: DatasetCreate, request: Request, caller: Annotated[Caller, Depends(require("write"))]
 ) -> dict[str, Any]:
+    limits = _limits(request)
+    caps.check_upload_rows(len(body.rows), "rows", limits)
+    where = data_depth_path(body.rows, limits.max_depth - 1, root="rows")  # the body is one
+    if where is not None:
+        raise HTTPException(400, caps.depth_message(where, limits.max_depth))
     record = _registry(request).create_dataset(
         body.name, body.rows, project=body.project, description=body.description,
         tags=body.tags, author=caller.token_id, message=body.message,
@@ -79,13 +95,18 @@ async def upload_dataset(
     ext = os.path.splitext(filename)[1].lower()
     if ext not in UPLOAD_TYPES:
         raise HTTPException(400, f"upload a {', '.join(UPLOAD_TYPES)} file, not {filename!r}")
-    data = await file.read()
+    limits = _limits(request)
+    data = await file.read(limits.upload_max_bytes + 1)  # one byte more tells it is too big
+    caps.check_upload_size(len(data), filename, limits)
+    # Rows counted, depth and YAML aliases measured, before any row is built.
+    await asyncio.to_thread(caps.check_upload, data, filename, limits)
     with tempfile.TemporaryDirectory() as tmp:
         # Under the sender's own file name (a basename, in a fresh folder): row errors name it.
         path = os.path.join(tmp, filename)
         with open(path, "wb") as fh:
             fh.write(data)
         rows = await asyncio.to_thread(read_rows, path, display_name=filename)
+    caps.check_upload_rows(len(rows), filename, limits)
     registry = _registry(request)
 
     def save() -> Any:
