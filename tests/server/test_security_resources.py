@@ -8,9 +8,6 @@ wrote hundreds of MB, maxConcurrency 10^30 never started, 540 bytes of YAML alia
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bench.serverctl import REPO, ServerProcess, free_port, running_server
+from bench.serverctl import ServerProcess, running_server
 from bench.stub_server import StubServer
 
 HEALTH_S = 2.0  # the longest /api/health may take while an attack runs
@@ -264,52 +261,10 @@ def test_nested_dataset_rows_answer_400_naming_the_field(server: ServerProcess) 
     assert resp.json()["detail"].startswith("rows[0].vars.x.a.a")
 
 
-APP = textwrap.dedent(
-    """
-    import sys, uvicorn
-    from promptyard.server import create_app
-    from promptyard.server import limits
-    from promptyard.settings import load_settings
-    app = create_app(load_settings(), database_url=sys.argv[2])
-    # Until create_app installs NestingLimit itself (then this adds nothing).
-    if not any(m.cls is limits.NestingLimit for m in app.user_middleware):
-        limits.install(app, app.state.trust.limits)
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
-    """
-)
-
-
-@pytest.fixture(scope="module")
-def app_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """create_app under uvicorn, with the nesting limit installed."""
-    tmp = tmp_path_factory.mktemp("nesting")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", APP, str(port), f"sqlite:///{tmp / 'app.db'}"],
-        cwd=tmp, env={"PYTHONPATH": str(REPO / "src")},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    api = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(api + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("the app did not start")
-        yield api
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-
-
 @pytest.mark.parametrize("depth", [500, 5000])
 @pytest.mark.parametrize("route", ["evaluate", "run", "datasets"])
 def test_nested_json_bodies_answer_400_naming_the_field(
-    app_api: str, depth: int, route: str
+    server: ServerProcess, depth: int, route: str
 ) -> None:
     deep = nested_json(depth)
     if route == "datasets":
@@ -319,17 +274,17 @@ def test_nested_json_bodies_answer_400_naming_the_field(
         body = '{"config": {"prompts": ["hi"], "providers": ["echo"], "tests": [{"vars": ' \
                '{"x": ' + deep + "}}]}}"  # fmt: skip
         field = "config.tests[0].vars.x.a.a"
-    resp = httpx.post(f"{app_api}/{route}", content=body, timeout=30,
+    resp = httpx.post(f"{server.api}/{route}", content=body, timeout=30,
                       headers={"content-type": "application/json"})  # fmt: skip
     assert resp.status_code == 400, resp.text
     detail = resp.json()["detail"]
     assert detail.startswith(field) and "PROMPTYARD_MAX_DEPTH" in detail, detail
 
 
-def test_bodies_within_the_depth_limit_pass(app_api: str) -> None:
+def test_bodies_within_the_depth_limit_pass(server: ServerProcess) -> None:
     config = {"prompts": ["hi {{ x.a }}"], "providers": ["echo"],
               "tests": [{"vars": {"x": {"a": {"b": [1, [2, [3]]]}}}}]}  # fmt: skip
-    resp = httpx.post(f"{app_api}/run", json={"config": config}, timeout=30)
+    resp = httpx.post(f"{server.api}/run", json={"config": config}, timeout=30)
     assert resp.status_code == 202, resp.text
 
 

@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from promptyard.errors import ConfigError
-from promptyard.server import errors
+from promptyard.server import errors, limits
 from promptyard.server.auth import RateLimiter
 from promptyard.server.browser import BrowserGuard
 from promptyard.settings import Settings
@@ -153,6 +153,9 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
                            allow_headers=["*"])  # fmt: skip
+    # Inside BodyLimit (which caps what it reads): a body nested deeper than MAX_DEPTH is a 400
+    # naming the field, not a RecursionError.
+    limits.install(app, app.state.trust.limits)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     # Outermost: a foreign Host or a cross-site write is refused before anything else runs.
     app.add_middleware(BrowserGuard, check_host=not settings.auth,
