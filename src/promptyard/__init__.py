@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from promptyard._version import __version__
 from promptyard.errors import ConfigError, PromptyardError, ProviderError, TemplateError
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ __all__ = [
     "PromptyardError",
     "ProviderError",
     "TemplateError",
+    "__version__",
     "evaluate",
     "evaluate_async",
 ]

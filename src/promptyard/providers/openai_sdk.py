@@ -42,7 +42,7 @@ class OpenAISDKProvider(OpenAICompatProvider):
 
     def _get_client(self) -> Any:
         if self._client is None:
-            self._sdk = sdk = import_vendor("openai", "openai>=1.50", self.where)
+            self._sdk = sdk = import_vendor("openai", "promptyard[openai]", self.where)
             key = self.api_key()
             extra: dict[str, Any] = {}
             http_client = sdk_http_client(self.trust, sdk)  # a strict policy's checked client
