@@ -269,29 +269,54 @@ def load_spec(
         raise ConfigError("must be at least 1", field="max_concurrency")
     if options.repeat < 1:
         raise ConfigError("must be at least 1", field="repeat")
+    all_tests = spec.tests
     spec.tests = select_tests(spec.tests, pattern=req.filter_pattern, first_n=req.filter_first_n)
     if req.no_assertions:
         for test in spec.tests:
             test.assertions = []
         spec.raw_config = {k: v for k, v in spec.raw_config.items() if k not in _SCORING_KEYS}
-    _load_kpis(spec, req)
+    _load_kpis(spec, req, all_tests)
     return spec
 
 
 _SCORING_KEYS = ("metrics", "kpis", "additional_kpis", "kpi_threshold")
 
 
-def _load_kpis(spec: EvalSpec, req: EvalRequest) -> None:
-    """The config's weighted KPIs (scorers/kpi.py), checked before any call."""
+def _load_kpis(spec: EvalSpec, req: EvalRequest, all_tests: Sequence[Any] = ()) -> None:
+    """The config's weighted KPIs (scorers/kpi.py), checked before any call: when every named
+    metric is known from the config (no code assertion that may return its own), an unknown
+    name in an expression (`0.7 * scroe`) is a load error."""
     if any(key in spec.raw_config for key in ("kpis", "additional_kpis", "kpi_threshold")):
         from promptyard.scorers.kpi import parse_kpi_config
 
         where = Path(spec.config_path).name if spec.config_path else "<config>"
-        spec.kpis, spec.kpi_threshold = parse_kpi_config(spec.raw_config, where=where)
+        known = _known_metrics(all_tests or spec.tests)
+        spec.kpis, spec.kpi_threshold = parse_kpi_config(
+            spec.raw_config, where=where, known_metrics=known
+        )
     if req.kpi_threshold is not None:
         if not any(k.weight > 0 for k in spec.kpis):
             raise ConfigError("--kpi-threshold needs `kpis` with a weight above 0 in the config")
         spec.kpi_threshold = req.kpi_threshold
+
+
+_CODE_ASSERTIONS = ("javascript", "python")  # may return namedScores of their own
+
+
+def _known_metrics(tests: Sequence[Any]) -> set[str] | None:
+    """Every named metric the tests' assertions (assert-sets included) can give, or None when
+    a code assertion may add names of its own."""
+    names: set[str] = set()
+    stack = [a for test in tests for a in test.assertions]
+    while stack:
+        assertion = stack.pop()
+        kind = str(assertion.type).lower().removeprefix("not-")
+        if kind in _CODE_ASSERTIONS:
+            return None
+        if assertion.metric:
+            names.add(str(assertion.metric))
+        stack.extend(assertion.assertions)
+    return names
 
 
 def _new_grader(
@@ -326,10 +351,32 @@ def _check_spec(spec: EvalSpec, grader: Grader, trust: TrustPolicy) -> None:
     judge and embedding model through the policy), then the task providers' credentials."""
     from promptyard.providers import check_credentials
 
-    for test in spec.tests:
-        grader.validate_test(test)
+    _validate_tests(spec, grader)
     for provider_spec in spec.providers:
         check_credentials(provider_spec, trust=trust)
+
+
+def check_tests(
+    spec: EvalSpec, *, settings: Settings | None = None, trust: TrustPolicy | None = None
+) -> EvalSpec:
+    """Validate every test's assertions as a run does before its first call (building judge
+    and embedding models through `trust`, calling none), without building the task providers
+    or checking their credentials. Returns the spec."""
+    settings = settings or load_settings()
+    trust = trust or TrustPolicy.local(settings)
+    judge_models = RunJudgeModels(settings, spec.options, spec.base_dir, trust=trust)
+    grader = _new_grader(spec, settings, trust, judge_models, prestart_js=False)
+    try:
+        _validate_tests(spec, grader)
+    finally:
+        grader.close()
+        _close_now([], judge_models)
+    return spec
+
+
+def _validate_tests(spec: EvalSpec, grader: Grader) -> None:
+    for test in spec.tests:
+        grader.validate_test(test)
 
 
 def check_config(
