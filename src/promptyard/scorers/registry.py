@@ -8,16 +8,40 @@ Variants are options of shared checks (functools.partial), not near-duplicate ha
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 from functools import partial
 
+from promptyard.core.types import GradingResult
 from promptyard.errors import UnknownAssertionError
-from promptyard.scorers import response, similarity, structured, text
-from promptyard.scorers.base import AssertionType
+from promptyard.scorers import markup, response, similarity, structured, text
+from promptyard.scorers.base import AssertionType, CheckFn, CheckInput
 
 ASSERT_SET = "assert-set"
 SELECT_BEST = "select-best"  # graded across a case's outputs (Grader.compare)
 
 _T = AssertionType
+
+
+def _flip(inp: CheckInput, check: CheckFn) -> GradingResult:
+    """`not-` for checks that judge only the plain form: run it plain, then flip the verdict
+    (score becomes 1 - score), as promptfoo does for every type it negates."""
+    plain = CheckInput(inp.assertion, inp.value, inp.output, inp.text, False, inp.ctx)
+    result = check(plain)
+    assert isinstance(result, GradingResult)  # the checks wrapped here are synchronous
+    if not inp.inverse:
+        return result
+    return replace(
+        result,
+        passed=not result.passed,
+        score=1.0 - result.score,
+        reason=f"Negated: {result.reason}" if result.passed else f"Not expected: {result.reason}",
+    )
+
+
+def negatable(check: CheckFn) -> CheckFn:
+    """A check that also means something under `not-` (the plain verdict, flipped)."""
+    return partial(_flip, check=check)
+
 
 _BUILTIN: list[AssertionType] = [
     _T("equals", "output equals the value (objects and lists compare as parsed JSON)",
@@ -37,7 +61,7 @@ _BUILTIN: list[AssertionType] = [
     _T("regex", "output matches the regular expression (JavaScript RegExp, no flags)",
        text.check_regex, value_kind="text"),
     _T("levenshtein", "edit distance to the value is at most the threshold",
-       text.check_levenshtein, takes_threshold=True, negatable=False, value_kind="text",
+       negatable(text.check_levenshtein), takes_threshold=True, value_kind="text",
        default_threshold=5),
     _T("word-count", "number of words equals the value, or lies within {min, max}",
        text.check_word_count, value_kind="required"),
@@ -65,16 +89,19 @@ _BUILTIN: list[AssertionType] = [
        "threshold", similarity.check_meteor, takes_threshold=True,
        value_kind="refs", default_threshold=0.5),
     _T("perplexity", "perplexity from the token logprobs is at most the threshold",
-       response.check_perplexity, takes_threshold=True, negatable=False, value_kind="none"),
+       negatable(response.check_perplexity), takes_threshold=True, value_kind="none"),
     _T("perplexity-score", "1/(1+perplexity) from the token logprobs is at least the threshold",
-       response.check_perplexity_score, takes_threshold=True, negatable=False,
-       value_kind="none"),
+       negatable(response.check_perplexity_score), takes_threshold=True, value_kind="none"),
     _T("cost", "the call's cost in USD is at most the threshold", response.check_cost,
        takes_threshold=True, value_kind="none"),
     _T("latency", "the call's latency in ms is at most the threshold (fails on cached calls)",
        response.check_latency, takes_threshold=True, value_kind="none"),
     _T("finish-reason", "the provider's finish reason equals the value (ignoring case)",
-       response.check_finish_reason, negatable=False, value_kind="text"),
+       negatable(response.check_finish_reason), value_kind="text"),
+    _T("is-html", "output is an HTML document or fragment (element tags, no text outside them)",
+       markup.check_is_html, value_kind="none"),
+    _T("contains-html", "output contains HTML element tags", markup.check_contains_html,
+       value_kind="none"),
     _T("is-valid-openai-tools-call", "output is a list of OpenAI tool calls with JSON arguments",
        response.check_openai_tools_call, value_kind="none"),
     _T("javascript", "a JavaScript expression or file://x.js[:fn] returns pass, a score or a "

@@ -242,7 +242,7 @@ def test_unknown_type_in_assert_set_is_found() -> None:
         (a("bleu", [1, 2]), "string or a list of strings"),
         (a("cost"), "set `metric`"),
         (a("not-latency"), "needs a threshold"),
-        (a("not-levenshtein", "x"), "not- form is not supported"),
+        (a("not-select-best", "x"), "not- form is not supported"),
         (a("contains", "x", threshold="high"), "threshold must be a number"),
         (a("contains", "x", weight=-1), "weight must be a number >= 0"),
         (a("assert-set"), "non-empty `assert` list"),
