@@ -10,6 +10,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -64,3 +65,67 @@ def test_create_app_refuses_python_and_foreign_hosts(bare_app: str, tmp_path: Pa
     assert "PROMPTYARD_ALLOW_PYTHON" in resp.json()["detail"]
     assert not (tmp_path / "project" / "RAN").exists()
     assert httpx.get(f"{bare_app}/jobs", headers={"Host": "evil.example"}).status_code == 403
+
+
+def test_uvicorn_can_run_the_app_by_its_import_string(tmp_path: Path) -> None:
+    """`uvicorn promptyard.server:app` and `--factory promptyard.server:create_app` (for
+    process managers of one's own) serve the API with the server's defaults."""
+    for target in (["promptyard.server:app"], ["--factory", "promptyard.server:create_app"]):
+        port = free_port()
+        env = {"PYTHONPATH": str(REPO / "src"),
+               "PROMPTYARD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'u.db'}",
+               "PROMPTYARD_PROJECTS_ROOT": str(tmp_path)}  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", *target, "--port", str(port)],
+            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}/api"
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(url + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+            else:
+                pytest.fail(f"uvicorn {target} did not start")
+            assert httpx.get(f"{url}/jobs", headers={"Host": "evil.example"}).status_code == 403
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+    assert (tmp_path / "u.db").is_file()  # the async driver's URL means the same file
+
+
+async def test_without_auth_only_loopback_connections_are_served() -> None:
+    """Bound beyond loopback by another process manager, a server without auth refuses every
+    connection that did not arrive on a loopback address. (This machine has no other address
+    to connect through, so the guard is driven with the ASGI scope uvicorn would build.)"""
+    from promptyard.server.browser import BrowserGuard
+
+    async def api(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def status(guard: BrowserGuard, server: tuple[str, int | None]) -> int:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        scope = {"type": "http", "method": "GET", "scheme": "http", "path": "/api/jobs",
+                 "headers": [(b"host", b"localhost")], "server": server}  # fmt: skip
+        await guard(scope, receive, send)
+        return int(sent[0]["status"])
+
+    open_guard = BrowserGuard(api, check_host=True)
+    assert await status(open_guard, ("10.1.2.3", 6969)) == 403
+    assert await status(open_guard, ("203.0.113.9", 6969)) == 403
+    assert await status(open_guard, ("127.0.0.1", 6969)) == 200
+    assert await status(open_guard, ("::1", 6969)) == 200
+    assert await status(open_guard, ("/run/promptyard.sock", None)) == 200  # a Unix socket
+    with_auth = BrowserGuard(api, check_host=False)  # auth on: tokens decide
+    assert await status(with_auth, ("10.1.2.3", 6969)) == 200

@@ -27,7 +27,7 @@ def serve_command(
     from promptyard.cli import render
     from promptyard.errors import PromptyardError
     from promptyard.server import create_app
-    from promptyard.server.app import check_bind
+    from promptyard.server.factory import check_bind
     from promptyard.settings import load_settings
 
     try:

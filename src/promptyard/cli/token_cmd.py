@@ -17,7 +17,7 @@ DbOption = Annotated[str | None, typer.Option("--db", help="The server's databas
 
 def open_server_store(db: str | None) -> Store:
     """The server's store, found as `promptyard serve` finds it."""
-    from promptyard.server.app import server_database_url
+    from promptyard.server.factory import server_database_url
     from promptyard.settings import load_settings
     from promptyard.store import Store
 

@@ -1,4 +1,4 @@
-"""What a web browser may do to this server (docs/security.md, "An anonymous web page").
+"""What a web browser (and the network) may do to this server (docs/security.md).
 
 Any page a user visits can make their browser send requests to 127.0.0.1. Two guards, as
 Jupyter's server has them:
@@ -13,6 +13,7 @@ Jupyter's server has them:
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -47,6 +48,12 @@ class BrowserGuard:
             return
         headers = dict(scope.get("headers") or ())
         host = headers.get(b"host", b"").decode("latin-1").lower()
+        if self.check_host and not _arrived_on_loopback(scope):
+            # Without auth, only this machine may talk to us, whatever started the server
+            # (`promptyard serve` refuses such a bind; another process manager may not).
+            await _forbid(send, "this server has no auth, so it answers only on loopback: set"
+                          " PROMPTYARD_AUTH=true and use a token")  # fmt: skip
+            return
         if self.check_host and _host_name(host) not in self.hosts:
             await _forbid(send, "unknown Host header: this server answers only to local names"
                           " (add yours to PROMPTYARD_ALLOWED_HOSTS)")  # fmt: skip
@@ -64,6 +71,17 @@ class BrowserGuard:
             return value in self.origins or _origin_host(value, scope) == host
         fetch_site = headers.get(b"sec-fetch-site")
         return fetch_site is None or fetch_site.lower() in _OWN_FETCH_SITES
+
+
+def _arrived_on_loopback(scope: Scope) -> bool:
+    """Whether the connection came in on a loopback address (a Unix socket counts)."""
+    server = scope.get("server")
+    if not server or server[1] is None:
+        return True
+    try:
+        return ipaddress.ip_address(str(server[0]).strip("[]")).is_loopback
+    except ValueError:
+        return str(server[0]) == "localhost"
 
 
 def _host_name(host: str) -> str:

@@ -32,6 +32,7 @@ from promptyard.store.common import check_finish_status
 from promptyard.store.engine import WRITE, create_engine
 from promptyard.store.migrate import upgrade
 from promptyard.store.schema import cache, runs, trials
+from promptyard.store.urls import display_url, normalize_url
 from promptyard.store.writes import RawWriter
 
 if TYPE_CHECKING:
@@ -93,8 +94,15 @@ class Store:
         """
         try:
             engine = create_engine(url)
-        except (exc.ArgumentError, ImportError, OSError) as e:
-            raise StoreError(f"cannot open database {url!r}: {e}") from e
+        except ImportError as e:
+            if normalize_url(url).startswith("postgresql"):
+                raise StoreError(
+                    f"cannot open database {display_url(url)!r}: PostgreSQL needs the postgres"
+                    " extra: pip install 'promptyard[postgres]'"
+                ) from None
+            raise StoreError(f"cannot open database {display_url(url)!r}: {e}") from e
+        except (exc.ArgumentError, OSError) as e:
+            raise StoreError(f"cannot open database {display_url(url)!r}: {e}") from e
         try:
             upgrade(engine)
         except exc.SQLAlchemyError as e:

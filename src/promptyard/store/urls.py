@@ -28,6 +28,24 @@ def normalize_url(url: str) -> str:
             return "sqlite://"
         return f"sqlite:///{Path(url).expanduser().resolve()}"
     scheme, rest = url.split("://", 1)
-    if scheme in ("postgresql", "postgres"):
+    # The store is synchronous (docs/architecture.md): an async driver named in a URL copied
+    # from another tool's settings means the same database through ours.
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg_async"):
         return f"postgresql+psycopg://{rest}"
+    if scheme in ("sqlite+aiosqlite", "sqlite+pysqlite"):
+        return f"sqlite://{rest}"
     return url
+
+
+def display_url(url: str) -> str:
+    """A URL as messages show it: no password, no query string (which may hold one)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    except ValueError:
+        return "the database URL"

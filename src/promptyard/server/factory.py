@@ -104,10 +104,16 @@ async def _too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(settings: Settings, *, database_url: str | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
     """The API over the store at `database_url` (default: settings, then the user's data
-    folder). Opening the store, marking jobs a previous process left as interrupted, and
-    closing everything happen in the app's lifespan."""
+    folder), with settings from the environment unless given. Opening the store, marking jobs
+    a previous process left as interrupted, and closing everything happen in the app's
+    lifespan. Everything the server's safety needs is here, not in `promptyard serve`, so any
+    process manager gets it."""
+    if settings is None:
+        from promptyard.settings import load_settings
+
+        settings = load_settings()
     from promptyard.jobs.manager import JobManager
     from promptyard.server.routes import admin, datasets, jobs, meta, optimize, prompts, runs
     from promptyard.store import Store
