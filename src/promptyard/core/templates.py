@@ -646,13 +646,49 @@ _LIST_MEMBERS: dict[str, Callable[[Any], Any]] = {
 
 
 class _Undefined(jinja2.StrictUndefined):
-    """Strict when printed, iterated or compared; falsy in `{% if %}` as in Nunjucks, so an
-    optional variable can be tested without `is defined`."""
+    """Nunjucks' `undefined` where a template only asks about it, our typo check where it
+    uses it.
+
+    Strict (an error naming the variable) when printed, iterated, measured, searched with
+    `in` or used in arithmetic. As in Nunjucks it is false in `{% if %}`, `==` only to
+    itself and to null (JavaScript's loose equality), never <, <=, > or >= anything (NaN),
+    and its members are undefined too (`user.name` with no `user`), so conditions such as
+    `{% if mode == "upper" %}` or `{% if user.name %}` hold nothing when the variable is
+    missing, and `is defined` and `default` see it as undefined."""
 
     __slots__ = ()
 
     def __bool__(self) -> bool:  # type: ignore[override]
         return False
+
+    def __eq__(self, other: object) -> bool:  # type: ignore[override]
+        return other is None or isinstance(other, jinja2.Undefined)
+
+    def __ne__(self, other: object) -> bool:  # type: ignore[override]
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return 0
+
+    def __lt__(self, other: object) -> bool:  # type: ignore[override]
+        return False
+
+    def __le__(self, other: object) -> bool:  # type: ignore[override]
+        return False
+
+    def __gt__(self, other: object) -> bool:  # type: ignore[override]
+        return False
+
+    def __ge__(self, other: object) -> bool:  # type: ignore[override]
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__" and name[-2:] == "__":
+            raise AttributeError(name)
+        return self
+
+    def __getitem__(self, _name: Any) -> Any:
+        return self
 
 
 _SEQUENCES = (str, list, tuple)
@@ -821,8 +857,15 @@ class _PromptEnvironment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        # A mapping's key wins over its methods, as in Nunjucks: `obj.items` is the key
+        # "items", not dict.items (which stays reachable when there is no such key).
+        if isinstance(obj, Mapping):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
         # Nunjucks templates call JavaScript members: `items.length`, `name.toUpperCase()`.
-        if isinstance(obj, str):
+        elif isinstance(obj, str):
             if attribute == "length":
                 return len(obj)
             member = _STR_MEMBERS.get(attribute)
