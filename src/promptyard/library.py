@@ -230,6 +230,9 @@ class EvalRequest:
     description: str | None = None
     kpi_threshold: float | None = None
     no_assertions: bool = False  # generate outputs only (the server's POST /api/run)
+    # Record a test's own problems (unknown assertion type, missing variable, ...) as errored
+    # trials instead of refusing the config; None: for promptfoo configs (promptfooconfig.*).
+    errored_tests: bool | None = None
 
 
 def load_spec(
@@ -244,16 +247,17 @@ def load_spec(
     from promptyard.project import find_config, load_config, load_config_dict
 
     trust = trust or TrustPolicy.local()
+    req = request or EvalRequest()
     if isinstance(config, Mapping):
-        spec = load_config_dict(dict(config), base_dir=str(base_dir or Path.cwd()), trust=trust)
+        spec = load_config_dict(dict(config), base_dir=str(base_dir or Path.cwd()), trust=trust,
+                                errored_tests=bool(req.errored_tests))  # fmt: skip
     else:
         path = Path(config)
         if path.is_dir():
             path = find_config(path)
         if not path.exists():
             raise ConfigError("config file not found", file=str(path))
-        spec = load_config(path, trust=trust)
-    req = request or EvalRequest()
+        spec = load_config(path, trust=trust, errored_tests=req.errored_tests)
     options = spec.options
     if req.max_concurrency is not None:
         options.max_concurrency = req.max_concurrency
@@ -375,8 +379,19 @@ def check_tests(
 
 
 def _validate_tests(spec: EvalSpec, grader: Grader) -> None:
+    """Every test's assertions; in a promptfoo config (spec.errored_tests) a test whose
+    assertion is refused (an unknown type, an unsupported model kind, a missing value) is
+    marked errored, with the reason, and the others run."""
     for test in spec.tests:
-        grader.validate_test(test)
+        if test.error is not None:
+            continue
+        if not spec.errored_tests:
+            grader.validate_test(test)
+            continue
+        try:
+            grader.validate_test(test)
+        except ConfigError as exc:
+            test.error = str(exc)
 
 
 def check_config(

@@ -61,6 +61,9 @@ class TestCase:
     metadata: dict[str, Any] = field(default_factory=dict)
     split: str | None = None
     where: str = ""  # "tests.csv: row 3" for error messages
+    # Why this test cannot run (a promptfoo config's per-test problem, e.g. an unknown
+    # assertion type): the engine records its trials as errored without calling the model.
+    error: str | None = None
 
     @property
     def label(self) -> str:
@@ -119,6 +122,9 @@ class EvalSpec:
     base_dir: str = "."  # relative file:// paths resolve against this
     config_path: str | None = None
     raw_config: dict[str, Any] = field(default_factory=dict)
+    # A promptfoo config: a problem confined to one test errors that test (TestCase.error),
+    # where a promptyard.yaml fails fast.
+    errored_tests: bool = False
     # Weighted KPIs (scorers.kpi.Kpi, parsed by the composition root) and the run's gate.
     kpis: list[Any] = field(default_factory=list)
     kpi_threshold: float | None = None

@@ -307,13 +307,32 @@ class EvalRunner:
         name is rendered, which raises TemplateError naming the variable and the test (a name
         read only inside an unrendered `{% if %}` branch is fine and renders).
         """
+        tolerant = self.spec.errored_tests
         for prompt in self.spec.prompts:
             for test in self.spec.tests:
                 if self.cancel.is_set():
                     return
-                if missing_variables(prompt, test):
+                if test.error is None and missing_variables(prompt, test):
                     self._rendering = test.label
-                    render_prompt(prompt, test)
+                    if not tolerant:
+                        render_prompt(prompt, test)
+                        continue
+                    try:
+                        render_prompt(prompt, test)
+                    except RenderLimitError:
+                        raise
+                    except TemplateError as exc:  # a promptfoo config: error this test only
+                        test.error = str(exc)
+        errored = [test for test in self.spec.tests if test.error is not None]
+        if errored:
+            # Said before the first call: these tests are recorded as errored, not run.
+            log.warning(
+                "%d of %d tests will not run and are recorded as errored: %s%s",
+                len(errored),
+                len(self.spec.tests),
+                "; ".join(str(t.error) for t in errored[:3]),
+                " ..." if len(errored) > 3 else "",
+            )
         if self._compares and self._group_size < 2:
             raise ConfigError(
                 "select-best compares the outputs of several prompts or providers for each"
@@ -498,6 +517,8 @@ class EvalRunner:
 
     def _render(self, planned: PlannedTrial) -> _Work:
         self._rendering = planned.test.label
+        if planned.test.error is not None:  # a test refused at load: errored, no call
+            return _Work(planned, "", [], None, None, render_error=planned.test.error)
         try:
             text, messages = render_prompt(planned.prompt, planned.test)
         except RenderLimitError:

@@ -56,6 +56,7 @@ class LoadContext:
     base_dir: str | None
     config_name: str
     trust: TrustPolicy = field(default_factory=TrustPolicy)  # which files it may read
+    errored_tests: bool = False  # a promptfoo config: per-test problems error that test
     _texts: dict[str, str] = field(default_factory=dict)
     _vars: dict[str, Any] = field(default_factory=dict)
 

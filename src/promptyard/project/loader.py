@@ -89,16 +89,26 @@ def find_config(directory: str | os.PathLike[str]) -> FsPath:
     )
 
 
+def is_promptfoo_config(path: str | os.PathLike[str] | None) -> bool:
+    """Whether a config file is promptfoo's (promptfooconfig.*): such a config runs with its
+    per-test problems recorded as errored tests; promptyard.yaml fails fast on them."""
+    return path is not None and FsPath(path).name.startswith("promptfooconfig")
+
+
 def load_config(
     path: str | os.PathLike[str],
     *,
     overrides: dict[str, Any] | None = None,
     trust: TrustPolicy | None = None,
+    errored_tests: bool | None = None,
 ) -> EvalSpec:
     """Load a config file (or the config in a directory) into a validated EvalSpec.
 
     `overrides` sets EvalOptions fields (max_concurrency, repeat, delay_ms, cache, timeout_s,
-    max_retries) over what the file says, e.g. from command-line flags.
+    max_retries) over what the file says, e.g. from command-line flags. `errored_tests`: a
+    problem confined to one test (an unknown assertion key, ...) marks that test errored
+    (`TestCase.error`) instead of failing the load, as promptfoo runs such a config; None
+    means "when the file is a promptfoo config" (is_promptfoo_config).
     """
     file = FsPath(path)
     if file.is_dir():
@@ -111,7 +121,11 @@ def load_config(
         raise ConfigError(f"cannot read config: {exc}", file=str(file)) from None
     data, lines = load_structured(text, file.name)
     base_dir = str(file.resolve().parent)
-    spec = _build(data, Source(file.name, lines), base_dir, overrides, trust or TrustPolicy())
+    if errored_tests is None:
+        errored_tests = is_promptfoo_config(file)
+    spec = _build(
+        data, Source(file.name, lines), base_dir, overrides, trust or TrustPolicy(), errored_tests
+    )
     spec.config_path = str(file.resolve())
     return spec
 
@@ -123,6 +137,7 @@ def load_config_dict(
     source: str = "<config>",
     overrides: dict[str, Any] | None = None,
     trust: TrustPolicy | None = None,
+    errored_tests: bool = False,
 ) -> EvalSpec:
     """Build an EvalSpec from already-parsed config data (e.g. an API request body).
 
@@ -136,7 +151,7 @@ def load_config_dict(
         base: str | None = os.path.abspath(base_dir)
     else:
         base = None if policy.confine_files else os.getcwd()
-    return _build(data, Source(source), base, overrides, policy)
+    return _build(data, Source(source), base, overrides, policy, errored_tests)
 
 
 def _build(
@@ -145,6 +160,7 @@ def _build(
     base_dir: str | None,
     overrides: dict[str, Any] | None,
     trust: TrustPolicy,
+    errored_tests: bool = False,
 ) -> EvalSpec:
     if data is None:
         src.fail("the config is empty: it needs at least `prompts` and `providers`")
@@ -165,7 +181,9 @@ def _build(
     env = data.get("env")
     if env is not None:
         src.expect(env, dict, "a mapping of names to values", ("env",))
-    ctx = LoadContext(base_dir=base_dir, config_name=src.name, trust=trust)
+    ctx = LoadContext(
+        base_dir=base_dir, config_name=src.name, trust=trust, errored_tests=errored_tests
+    )
     prompts = load_prompts(data.get("prompts"), ctx, src, ("prompts",))
     profiles = load_profiles(data.get("profiles"), src, ("profiles",))
     provider_key = "targets" if "targets" in data else "providers"
@@ -187,6 +205,7 @@ def _build(
         options=options,
         base_dir=base_dir or ".",
         raw_config=data,
+        errored_tests=errored_tests,
     )
 
 
@@ -232,13 +251,51 @@ def _collect_tests(
         elif isinstance(item, dict) and "path" in item:
             src.fail("test generators ({path: ..., config: ...}) are not supported", at)
         else:
-            tests.extend(finish_case(parse_test(item, src, at), default, ctx, src, at))
+            tests.extend(_inline_test(item, default, ctx, src, at))
     tests.extend(_scenario_tests(data.get("scenarios"), default, ctx, src))
     if not tests and value is None and data.get("scenarios") is None:
         # promptfoo runs one test (defaultTest alone) when a config has none.
         empty = TestCase(where=src.where(("defaultTest",) if default else ()))
         tests.extend(finish_case(empty, default, ctx, src, ("defaultTest",)))
     return tests
+
+
+def _inline_test(
+    item: Any, default: TestCase | None, ctx: LoadContext, src: Source, at: Path
+) -> list[TestCase]:
+    case = _parse_or_error(item, ctx, src, at)
+    if case.error is not None:
+        return [case]
+    return finish_case(case, default, ctx, src, at)
+
+
+def _parse_or_error(item: Any, ctx: LoadContext, src: Source, at: Path) -> TestCase:
+    """parse_test; under `ctx.errored_tests`, a problem confined to this test (one of its
+    assertions, or a key we don't know) gives an errored TestCase instead of an error."""
+    try:
+        return parse_test(item, src, at)
+    except ConfigError as exc:
+        if not ctx.errored_tests or not _confined(exc, src.field(at)):
+            raise
+        body = item if isinstance(item, dict) else {}
+        vars = body.get("vars")
+        description = body.get("description")
+        return TestCase(
+            vars=vars if isinstance(vars, dict) else {},
+            description=description if isinstance(description, str) else None,
+            where=src.where(at),
+            error=str(exc),
+        )
+
+
+def _confined(exc: ConfigError, test_field: str | None) -> bool:
+    """An error inside one test's assertions, or an unknown key in it: promptfoo runs the
+    config and errors that test alone."""
+    field = exc.field or ""
+    if not test_field or not field.startswith(test_field):
+        return False
+    rest = field[len(test_field) :]
+    return rest.startswith(".assert") or "unknown key" in str(exc)
 
 
 def _scenario_tests(
@@ -254,10 +311,15 @@ def _scenario_tests(
         src.check_keys(scenario, at, SCENARIO_KEYS)
         configs = src.expect(scenario.get("config") or [{}], list, "a list", (*at, "config"))
         cases = src.expect(scenario.get("tests") or [{}], list, "a list", (*at, "tests"))
-        parsed_cases = [parse_test(t, src, (*at, "tests", ti)) for ti, t in enumerate(cases)]
+        parsed_cases = [
+            _parse_or_error(t, ctx, src, (*at, "tests", ti)) for ti, t in enumerate(cases)
+        ]
         for ci, raw in enumerate(configs):
             base = parse_test(raw, src, (*at, "config", ci))
             for ti, case in enumerate(parsed_cases):
+                if case.error is not None:
+                    out.append(case)
+                    continue
                 merged = TestCase(
                     vars={**base.vars, **case.vars},
                     assertions=[*base.assertions, *case.assertions],

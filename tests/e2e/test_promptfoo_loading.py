@@ -1,0 +1,46 @@
+"""A promptfoo config runs end to end through the CLI against the loopback stub model, with
+the features a switching user's config carries (see docs/config.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.clitools import KEY_ENV, Project, read_json, word_tests
+
+ENV = {KEY_ENV: "k"}
+
+BROKEN = """\
+  - description: unknown-type
+    vars: {word: dogs}
+    assert: [{type: is-htmlx, value: x}]
+  - description: unknown-key
+    vars: {word: birds}
+    assert: [{type: contains, value: birds, reason: typo}]
+  - description: missing-var
+    vars: {other: fish}
+    assert: [{type: contains, value: fish}]
+"""
+
+
+def test_promptfoo_config_runs_with_per_test_problems_errored(project: Project) -> None:
+    project.config(word_tests("cats", "owls") + BROKEN, name="promptfooconfig.yaml")
+    result = project.eval("-c", "promptfooconfig.yaml", "-o", "out.json", env=ENV)
+    assert result.returncode == 100, str(result)
+    # The count is said up front; only the two sound tests reached the model.
+    assert "3 of 5 tests will not run and are recorded as errored" in result.stderr
+    assert project.stub.request_count == 2
+    assert "2/5 passed" in result.stdout and "3 errors" in result.stdout
+    rows = read_json(Path(project.root / "out.json"))["results"]["results"]
+    errors = {r["description"]: r.get("error") for r in rows}
+    assert errors["case-cats"] is None
+    assert "is-htmlx" in errors["unknown-type"]
+    assert 'unknown key "reason"' in errors["unknown-key"]
+    assert "undefined variable 'word'" in errors["missing-var"]
+
+
+def test_promptyard_yaml_with_the_same_problems_fails_before_any_call(project: Project) -> None:
+    project.config(word_tests("cats") + BROKEN)
+    result = project.eval(env=ENV)
+    assert result.returncode == 1, str(result)
+    assert 'unknown key "reason"' in result.stderr
+    assert project.stub.request_count == 0
