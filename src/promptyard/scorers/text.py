@@ -1,8 +1,10 @@
 """String checks with promptfoo's semantics: equals, contains (any/all, case folding), starts-with,
 regex, levenshtein, word-count, is-refusal.
 
-Case folding uses str.casefold (full Unicode folding: "STRASSE" matches "straße"), which agrees
-with promptfoo's toLowerCase wherever toLowerCase matches and also folds ß and similar letters.
+Case-insensitive checks lower-case both sides as promptfoo does, with JavaScript's
+toLowerCase: str.lower applies the same Unicode mappings (full mappings such as İ -> i + dot,
+and the final-sigma rule, Σ -> ς at the end of a word), so "Straße" does not contain "STRASSE"
+(ß has no lower-case ss), exactly as in promptfoo.
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ def deep_strict_equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
+def js_lower(text: str) -> str:
+    """JavaScript's String.prototype.toLowerCase: Python's str.lower uses the same Unicode
+    default case conversion (SpecialCasing's unconditional mappings plus Final_Sigma), and
+    neither is locale-sensitive. Not casefold: that would make "ß" equal "ss"."""
+    return text.lower()
+
+
 def _needles(inp: CheckInput, *, single: bool) -> list[str]:
     value = inp.value
     if single:
@@ -80,8 +89,8 @@ def check_contains(
 ) -> GradingResult:
     """contains / icontains / contains-any / contains-all / icontains-any / icontains-all."""
     needles = _needles(inp, single=mode == "one")
-    hay = inp.text.casefold() if fold else inp.text
-    found = [(n.casefold() if fold else n) in hay for n in needles]
+    hay = js_lower(inp.text) if fold else inp.text
+    found = [(js_lower(n) if fold else n) in hay for n in needles]
     not_ = "not " if inp.inverse else ""
     case = " (ignoring case)" if fold else ""
     # Failure reasons are promptfoo's, word for word.
