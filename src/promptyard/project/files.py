@@ -36,6 +36,13 @@ _BINARY_EXTENSIONS = frozenset(
         ".mp4", ".webm", ".mov", ".avi", ".mkv", ".mp3", ".wav", ".ogg", ".flac", ".m4a",
     }
 )  # fmt: skip
+# promptfoo sends an image var as a data URL (`data:image/png;base64,...`), which vision
+# models take as an image_url as is; audio and video stay bare base64, as in promptfoo.
+_IMAGE_TYPES = {
+    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+    ".bmp": "image/bmp", ".webp": "image/webp", ".tif": "image/tiff", ".tiff": "image/tiff",
+    ".ico": "image/x-icon", ".heic": "image/heic",
+}  # fmt: skip
 _CODE_EXTENSIONS = frozenset({".js", ".cjs", ".mjs", ".ts", ".cts", ".mts", ".py", ".rb"})
 
 
@@ -111,7 +118,7 @@ class LoadContext:
 
         Text is read and trimmed; .yaml/.yml become their JSON text (promptfoo passes
         JSON.stringify of the parsed file); .json stays its trimmed text (use `| load` to
-        parse); images, audio and video become base64.
+        parse); images become `data:image/<type>;base64,...` URLs, audio and video base64.
         """
         values = []
         for full in self.resolve(ref, src, path, f'var "{var}"'):
@@ -126,9 +133,11 @@ class LoadContext:
         ext = os.path.splitext(full)[1].lower()
         if ext in _BINARY_EXTENSIONS:
             try:
-                return base64.b64encode(FsPath(full).read_bytes()).decode("ascii")
+                encoded = base64.b64encode(FsPath(full).read_bytes()).decode("ascii")
             except OSError as exc:
                 src.fail(f"cannot read {self.display(full)}: {why(exc)}", path)
+            kind = _IMAGE_TYPES.get(ext)
+            return f"data:{kind};base64,{encoded}" if kind else encoded
         if ext in _CODE_EXTENSIONS:
             src.fail(
                 f'var "{var}" names a script ({self.display(full)}); '

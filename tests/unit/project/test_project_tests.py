@@ -400,7 +400,9 @@ tests:
     assert case.vars["doc"] == "Some document."
     assert case.vars["data"] == '{"a":1,"b":["x",2]}'
     assert case.vars["raw"] == '{"k": "v"}'
-    assert case.vars["image"] == base64.b64encode(b"\x89PNG\r\n").decode()
+    assert (
+        case.vars["image"] == "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n").decode()
+    )
     assert case.vars["plain"] == "not a file"
 
 
