@@ -347,6 +347,7 @@ def _new_grader(
         js_max_memory_bytes=settings.js_max_memory_mb * 2**20,
         judge=make_judge,
         prestart_js=prestart_js,
+        providers=spec.providers,
     )
 
 

@@ -24,6 +24,9 @@ class CheckInput:
     text: str
     inverse: bool
     ctx: GradingContext
+    # The provider config's tool definitions ({functions, tools}, files loaded) for the types
+    # that check tool calls (AssertionType.uses_tools); None when the grader knows none.
+    tools: dict[str, Any] | None = None
 
     def result(
         self,
@@ -75,3 +78,4 @@ class AssertionType:
     value_kind: str = "optional"
     default_threshold: float | None = None
     needs_code: bool = False  # runs user code (javascript, python)
+    uses_tools: bool = False  # reads the provider config's tool schemas (CheckInput.tools)

@@ -24,6 +24,7 @@ from promptyard.core.types import (
     Assertion,
     GradingContext,
     GradingResult,
+    ProviderSpec,
     TestCase,
     TokenUsage,
     TrialResult,
@@ -78,8 +79,15 @@ class Grader:
         js_max_memory_bytes: int = 64 * 2**20,
         judge: Callable[[], Judge] | None = None,
         prestart_js: bool = True,
+        providers: list[ProviderSpec] | None = None,
     ) -> None:
         self._base_dir = base_dir
+        # Tool definitions per provider id, for the tool-call assertions (loaded on first use).
+        self._tool_specs: dict[str, list[dict[str, Any]]] = {}
+        for spec in providers or ():
+            if spec.config.get("functions") or spec.config.get("tools"):
+                self._tool_specs.setdefault(spec.id, []).append(spec.config)
+        self._tools: dict[str, dict[str, Any] | None] = {}
         # Built by the first model-graded assertion validate() sees: runs without one never
         # import the judge.
         self._judge_factory = judge
@@ -204,6 +212,8 @@ class Grader:
             else:
                 value = await self._value(prep, assertion.value, output, ctx)
                 inp = CheckInput(assertion, value, output, coerce_string(output), prep.inverse, ctx)
+                if entry.uses_tools:
+                    inp.tools = self._tool_defs(ctx)
                 outcome = entry.check(inp)
                 result = await outcome if inspect.isawaitable(outcome) else outcome
             if result.assertion is None:
@@ -277,6 +287,26 @@ class Grader:
             del self._prepared[next(iter(self._prepared))]
         self._prepared[key] = prep
         return prep
+
+    def _tool_defs(self, ctx: GradingContext) -> dict[str, Any] | None:
+        """The provider's `functions` and `tools`, `file://` references loaded through the
+        trust policy. Providers that share an id (different labels) pool their definitions."""
+        pid = ctx.provider_id
+        if pid in self._tools:
+            return self._tools[pid]
+        configs = self._tool_specs.get(pid)
+        found: dict[str, Any] | None = None
+        if configs:
+            found = {"functions": [], "tools": []}
+            for config in configs:
+                for key in ("functions", "tools"):
+                    defs = config.get(key)
+                    if isinstance(defs, str) and defs.startswith("file://"):
+                        defs = load_file_value(defs, self._base(ctx), trust=self._trust)
+                    if isinstance(defs, list):
+                        found[key].extend(defs)
+        self._tools[pid] = found
+        return found
 
     def _base(self, ctx: GradingContext) -> str:
         return ctx.base_dir if ctx.base_dir not in ("", ".") else self._base_dir

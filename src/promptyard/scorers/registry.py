@@ -13,7 +13,7 @@ from functools import partial
 
 from promptyard.core.types import GradingResult
 from promptyard.errors import UnknownAssertionError
-from promptyard.scorers import markup, response, similarity, structured, text
+from promptyard.scorers import markup, response, similarity, structured, text, tools
 from promptyard.scorers.base import AssertionType, CheckFn, CheckInput
 
 ASSERT_SET = "assert-set"
@@ -102,8 +102,18 @@ _BUILTIN: list[AssertionType] = [
        markup.check_is_html, value_kind="none"),
     _T("contains-html", "output contains HTML element tags", markup.check_contains_html,
        value_kind="none"),
-    _T("is-valid-openai-tools-call", "output is a list of OpenAI tool calls with JSON arguments",
-       response.check_openai_tools_call, value_kind="none"),
+    _T("is-valid-openai-tools-call", "output is a list of OpenAI tool calls whose arguments "
+       "match the provider's tool schemas", tools.check_openai_tools_call, value_kind="none",
+       uses_tools=True),
+    _T("is-valid-openai-function-call", "output is an OpenAI function call whose arguments "
+       "match the provider's `functions` schema", tools.check_openai_function_call,
+       value_kind="none", uses_tools=True),
+    _T("is-valid-function-call", "output is a function/tool call (OpenAI, Anthropic or Google "
+       "shape) whose arguments match the provider's schemas", tools.check_function_call,
+       value_kind="none", uses_tools=True),
+    _T("tool-call-f1", "F1 of the called tools' names against the expected names (value) is at "
+       "least the threshold", tools.check_tool_call_f1, takes_threshold=True,
+       value_kind="required", default_threshold=1),
     _T("javascript", "a JavaScript expression or file://x.js[:fn] returns pass, a score or a "
        "GradingResult", None, takes_threshold=True, value_kind="required", needs_code=True),
     _T("python", "a Python expression or file://x.py[:fn] returns pass, a score or a "

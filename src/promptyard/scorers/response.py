@@ -1,11 +1,9 @@
 """Checks on the provider's response rather than its text: cost, latency, perplexity,
-perplexity-score, finish-reason, is-valid-openai-tools-call."""
+perplexity-score, finish-reason (tool calls: scorers/tools.py)."""
 
 from __future__ import annotations
 
-import json
 import math
-from typing import Any
 
 from promptyard.core.types import Completion, GradingResult
 from promptyard.scorers.base import CheckInput
@@ -103,50 +101,3 @@ def check_finish_reason(inp: CheckInput) -> GradingResult:
     if actual.lower() == inp.value.lower():
         return inp.result(True, f'Finish reason is "{actual}"')
     return inp.result(False, f'Expected finish reason "{inp.value}" but got "{actual}"')
-
-
-def _tool_call_problem(call: Any) -> str | None:
-    if not isinstance(call, dict):
-        return "a tool call is not an object"
-    fn = call.get("function")
-    if call.get("type", "function") != "function" or not isinstance(fn, dict):
-        return "a tool call has no function"
-    if not isinstance(fn.get("name"), str) or not fn["name"]:
-        return "a tool call has no function name"
-    args = fn.get("arguments", "{}")
-    if isinstance(args, str):
-        try:
-            args = json.loads(args)
-        except ValueError:
-            return f"arguments of {fn['name']} are not valid JSON"
-    if not isinstance(args, dict):
-        return f"arguments of {fn['name']} are not a JSON object"
-    return None
-
-
-def check_openai_tools_call(inp: CheckInput) -> GradingResult:
-    """Output is a list of OpenAI tool calls, each a named function with JSON-object arguments.
-
-    promptfoo also validates the arguments against the provider's tool schemas; we have no
-    provider config here, so only the shape is checked (documented in docs/scorers.md).
-    """
-    output = inp.output
-    if isinstance(output, str):
-        try:
-            output = json.loads(output)
-        except ValueError:
-            output = None
-    if isinstance(output, dict) and isinstance(output.get("tool_calls"), list):
-        output = output["tool_calls"]
-    if not isinstance(output, list) or not output:
-        problem: str | None = "output is not a list of tool calls"
-    else:
-        problem = next((p for p in map(_tool_call_problem, output) if p), None)
-    holds = problem is None
-    if holds != inp.inverse:
-        if holds:
-            return inp.result(True, "Output is a valid list of OpenAI tool calls")
-        return inp.result(True, f"Output is not a valid tool call list: {problem}")
-    if inp.inverse:
-        return inp.result(False, "Expected output to not be a valid list of OpenAI tool calls")
-    return inp.result(False, f"Invalid OpenAI tool calls: {problem}")
