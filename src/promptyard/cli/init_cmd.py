@@ -30,4 +30,17 @@ def init_command(
     for name in names:
         (directory / name).write_text((scaffold / name).read_text(encoding="utf-8"), "utf-8")
         console.print(f"created {directory / name}")
+    # Editors complete and check promptyard.yaml against this (its first line points here).
+    import json
+
+    from promptyard.cli.schema_cmd import current_schema
+    from promptyard.project.schema import SCHEMA_FILE
+
+    (directory / SCHEMA_FILE).write_text(json.dumps(current_schema(), indent=2) + "\n", "utf-8")
+    console.print(f"created {directory / SCHEMA_FILE}")
+    ignore = directory / ".gitignore"
+    lines = ignore.read_text("utf-8").splitlines() if ignore.exists() else []
+    if ".promptyard/" not in lines:  # runs and the response cache stay out of version control
+        ignore.write_text("\n".join([*lines, ".promptyard/"]) + "\n", "utf-8")
+        console.print(f"{'updated' if lines else 'created'} {ignore}")
     console.print(f"\nNext: [bold]cd {directory} && promptyard eval[/bold]")

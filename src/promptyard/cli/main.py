@@ -17,6 +17,7 @@ from promptyard.cli import (
     jobs_cmd,
     optimize_cmd,
     runs_cmd,
+    schema_cmd,
     serve_cmd,
     sync_cmd,
     token_cmd,
@@ -47,10 +48,22 @@ def _options(
     ] = False,
 ) -> None:
     """Test, tune and ship LLM prompts."""
+    if not any(arg.split("=")[0] in ("--env-file", "--env-path") for arg in sys.argv[1:]):
+        _load_dotenv()
+
+
+def _load_dotenv() -> None:
+    """`.env` in the working folder, as promptfoo loads it: never over a variable already set
+    (with --env-file, promptfoo loads that file instead)."""
+    if os.path.isfile(".env"):
+        from promptyard.cli.promptfoo_flags import load_default_dotenv
+
+        load_default_dotenv()
 
 
 app.command("eval")(eval_cmd.eval_command)
 app.command("init")(init_cmd.init_command)
+app.command("schema")(schema_cmd.schema_command)
 app.command("optimize")(optimize_cmd.optimize_command)
 app.command("export")(runs_cmd.export_command)
 app.add_typer(runs_cmd.runs_app, name="runs")
