@@ -1,5 +1,5 @@
 """Reference-overlap metrics with promptfoo's own formulas, so scores match promptfoo's numbers:
-rouge-n (js-rouge's ROUGE-N), bleu, gleu and meteor (promptfoo's implementations).
+rouge-n (js-rouge's ROUGE-N F1, ignoring case), bleu, gleu and meteor (promptfoo's code).
 
 Scores are 0..1; with the `not-` prefix the pass test flips and the score becomes 1 - score.
 """
@@ -11,6 +11,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from promptyard.core.types import GradingResult
@@ -35,14 +36,16 @@ def _ngrams(words: list[str], n: int) -> list[str]:
 
 # ---------------------------------------------------------------- ROUGE-N
 
-# A compact Penn Treebank tokenizer, following js-rouge's rules closely enough for scoring:
-# punctuation, brackets and a final period split off; clitics ('s, n't, 'll...) are tokens.
+# js-rouge's ROUGE-N as promptfoo calls it (`n(output, value, {caseSensitive: false})`): each
+# text is split into sentences, each sentence lower-cased (toLowerCase) and tokenized with a
+# Penn Treebank tokenizer; the score is the F1 of the clipped unigram matches (a token counts
+# as often as it occurs in both texts).
 _TB_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r'"'), " '' "),
     (re.compile(r"\.{3}"), " ... "),
     (re.compile(r"[:,](?!\d)"), r" \g<0> "),
     (re.compile(r"[;@#$%&]"), r" \g<0> "),
-    (re.compile(r"([^.])(\.)([\])}>'\s]*)$"), r"\1 \2\3 "),
+    # A final period splits off, unless it ends an acronym such as "U.S."
+    (re.compile(r"([^.])(?<!\b[A-Za-z]\.[A-Za-z])(\.)([\])}>'\s]*)\Z", re.ASCII), r"\1 \2\3 "),
     (re.compile(r"[?!]"), r" \g<0> "),
     (re.compile(r"[\][(){}<>]"), r" \g<0> "),
     (re.compile(r"--"), " -- "),
@@ -51,33 +54,145 @@ _TB_CLITICS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"([^'])' "), r"\1 ' "),
     (re.compile(r"'([sSmMdD]) "), r" '\1 "),
     (re.compile(r"('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) "), r" \1 "),
-    (re.compile(r"(?i)\b(can)(not)\b"), r" \1 \2 "),
-    (re.compile(r"(?i)\b(gon)(na)\b"), r" \1 \2 "),
-    (re.compile(r"(?i)\b(got)(ta)\b"), r" \1 \2 "),
-    (re.compile(r"(?i)\b(wan)(na)\b"), r" \1 \2 "),
 ]
+_TB_CONTRACTIONS = [
+    re.compile(p, re.IGNORECASE | re.ASCII)
+    for p in (
+        r"\b(can)(not)\b", r"\b(d)('ye)\b", r"\b(gim)(me)\b", r"\b(gon)(na)\b",
+        r"\b(got)(ta)\b", r"\b(lem)(me)\b", r"\b(more)('n)\b", r"\b(wan)(na) ",
+        r" ('t)(is)\b", r" ('t)(was)\b",
+    )
+]  # fmt: skip
+_QUOTES = re.compile(r"``|''|\"")
+_WS = re.compile(r"\s+")
+_OPENS_AFTER = re.compile(r"[\s(\[{<]")
 
 
 def treebank_tokenize(text: str) -> list[str]:
-    text = " ".join(text.split())
+    """js-rouge's treeBankTokenize (one sentence): double quotes become `` or '' by whether
+    they open or close a quotation; punctuation, brackets and a final period split off;
+    clitics ('s, n't, 'll...) and contractions (can|not, gon|na...) are tokens."""
+    text = _WS.sub(" ", text.strip())
     if not text:
         return []
+    inside = False
+
+    def quote(m: re.Match[str]) -> str:
+        nonlocal inside
+        i, q = m.start(), m.group(0)
+        opens = not inside and (i == 0 or _OPENS_AFTER.match(text[i - 1]) is not None)
+        if q == "``" or (opens and q == '"'):
+            inside = True
+        else:
+            nxt = _QUOTES.search(text, i + 2)
+            inside = (
+                opens
+                and i > 0
+                and text[i + 2 : i + 3].isalnum()
+                and nxt is not None
+                and nxt.group(0) == "''"
+            )
+        return " `` " if inside else " '' "
+
+    parse = _QUOTES.sub(quote, text)
     for pattern, repl in _TB_RULES:
-        text = pattern.sub(repl, text)
-    text = f" {text} "
+        parse = pattern.sub(repl, parse)
+    parse = f" {parse} "
     for pattern, repl in _TB_CLITICS:
-        text = pattern.sub(repl, text)
-    return text.split()
+        parse = pattern.sub(repl, parse)
+    for pattern in _TB_CONTRACTIONS:
+        parse = pattern.sub(r" \1 \2 ", parse)
+    return parse.split()
+
+
+# js-rouge's abbreviation lists (constants.ts): a period after one of these does not end a
+# sentence even when the next word is capitalised (GATE_EXCEPTIONS).
+_HONORIFICS = [
+    "jr", "mr", "mrs", "ms", "dr", "prof", "sr", "sen", "corp", "rep", "gov", "atty", "supt",
+    "det", "rev", "col", "gen", "lt", "cmdr", "adm", "capt", "sgt", "cpl", "maj", "miss",
+    "misses", "mister", "sir", "esq", "mstr", "phd", "adj", "adv", "asst", "bldg", "brig",
+    "comdr", "hon", "messrs", "mlle", "mme", "op", "ord", "pvt", "reps", "res", "sens", "sfc",
+    "surg",
+]  # fmt: skip
+_GATE_EXCEPTIONS = ["ex", "e.g", "i.e", "circa", "ca", "cca", "v.s", "esp", "ft", "st", "mt"]
+_GATE_EXCEPTIONS += _HONORIFICS
+_ABBREV_EXCEPTION = re.compile(
+    r"\b(" + "|".join(map(re.escape, _GATE_EXCEPTIONS)) + r")[.!?] ?\Z", re.IGNORECASE
+)
+_TERMINAL = re.compile(r"[.?!][\])}>\"']*(?=\s|\Z)")
+_INITIAL = re.compile(r"(?:^|[ .])[A-Z]\.\Z")
+_ELLIPSIS = re.compile(r"\.{2,10}\Z")
+
+
+def _title(word: str) -> bool:
+    return bool(word) and word[0].isupper()
+
+
+def sentence_segment(text: str) -> list[str]:
+    """Sentences as js-rouge's sentenceSegment finds them, for the cases that change tokens:
+    a terminal (. ? !, then closing quotes or brackets) followed by space and a capital letter
+    or digit ends a sentence, except after an honorific or common abbreviation ("Mr.", "e.g."),
+    a name initial ("Albert I. Jones") or an ellipsis; a line break ends a sentence unless the
+    text before it starts with a capital (a wrapped line). Rare abbreviation rules are not
+    reproduced."""
+    pieces: list[str] = []
+    start = 0
+    for m in _TERMINAL.finditer(text):
+        end = m.end()
+        rest = text[end:].lstrip(" \t\r\n\"'([{<")
+        head = text[start:end]
+        if rest and not (rest[0].isupper() or rest[0].isdigit()):
+            continue
+        if rest:
+            before = head[: m.start() - start + 1]
+            if _ELLIPSIS.search(before) or _ABBREV_EXCEPTION.search(before):
+                continue
+            words = before.split()
+            if _INITIAL.search(before) and len(words) > 1 and _title(words[-2]) and _title(rest):
+                continue
+        pieces.append(head)
+        start = end
+    pieces.append(text[start:])
+    sentences: list[str] = []
+    for piece in pieces:
+        piece = piece.strip()
+        if not piece:
+            continue
+        if "\n" in piece or "\r" in piece:
+            lines = [ln.strip() for ln in re.split(r"[\r\n]+", piece) if ln.strip()]
+            if lines and not _title(lines[0]):
+                sentences.extend(lines)
+                continue
+        sentences.append(piece)
+    return sentences or [text]
+
+
+def _f1(precision: float, recall: float) -> float:
+    """js-rouge's fMeasure with beta 1, with its operations in its order (same floats)."""
+    if precision == recall:
+        return precision
+    if precision == 0 or recall == 0:
+        return 0.0
+    if precision > recall:
+        return min(precision, recall * (2 / (1 + recall / precision)))
+    return min(recall, precision * (2 / (1 + precision / recall)))
 
 
 def rouge_n(candidate: str, reference: str, n: int = 1) -> float:
-    """js-rouge's ROUGE-N: distinct candidate n-grams found in the reference, divided by the
-    number of reference n-grams (case-sensitive)."""
-    ref_grams = _ngrams(treebank_tokenize(reference), n)
-    if not ref_grams:
+    """ROUGE-N as promptfoo computes it (js-rouge `n` with caseSensitive false): the F1 of
+    the n-grams both texts share, each counted as often as it occurs in both."""
+
+    def grams(text: str) -> list[tuple[str, ...]]:
+        tokens = [t for s in sentence_segment(text) for t in treebank_tokenize(s.lower())]
+        return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+    cand, ref = grams(candidate), grams(reference)
+    if not cand or not ref:
         return 0.0
-    cand = set(_ngrams(treebank_tokenize(candidate), n))
-    return len(cand & set(ref_grams)) / len(ref_grams)
+    matches = sum((Counter(cand) & Counter(ref)).values())
+    if matches == 0:
+        return 0.0
+    return _f1(matches / len(cand), matches / len(ref))
 
 
 # ---------------------------------------------------------------- BLEU / GLEU
@@ -219,18 +334,29 @@ def _scored(inp: CheckInput, name: str, score: float, threshold: float) -> Gradi
     passed = (score >= threshold) != inp.inverse
     shown = 1 - score if inp.inverse else score  # also when a not- form fails, as promptfoo
     limit = js_string(float(threshold))
+    if name == "ROUGE-N":  # promptfoo's reason, pass or fail
+        rel = "greater than or equal to" if score >= threshold else "less than"
+        reason = f"{name} score {_to_fixed(score, 2)} is {rel} threshold {limit}"
+        return inp.result(passed, reason, score=shown)
     if passed:
         rel = ">=" if score >= threshold else "<"
         return inp.result(True, f"{name} score {score:.4f} {rel} threshold {limit}", score=shown)
     # promptfoo's failure reasons, per metric
-    if name == "ROUGE-N":
-        reason = f"{name} score {score:.2f} is less than threshold {limit}"
-    elif name == "METEOR":
+    if name == "METEOR":
         reason = f"{name} score {score:.4f} did not meet threshold {limit}"
     else:
         rel = "greater" if inp.inverse else "less"
         reason = f"{name} score {score:.4f} is {rel} than threshold {limit}"
     return inp.result(False, reason, score=shown)
+
+
+def _to_fixed(value: float, digits: int) -> str:
+    """JavaScript's Number.prototype.toFixed: the exact binary value, halves rounded up
+    (0.125 -> "0.13", where Python's format gives "0.12")."""
+    if not math.isfinite(value):
+        return js_string(value)
+    exact = Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return f"{exact:.{digits}f}"
 
 
 def _threshold(inp: CheckInput, default: float) -> float:

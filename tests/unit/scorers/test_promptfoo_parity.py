@@ -256,14 +256,15 @@ async def test_xml_failure_reasons() -> None:
 
 
 async def test_rouge_n_score_and_not_score() -> None:
-    # ref unigrams: the cat sat on the mat (6); distinct candidate unigrams found: 3
+    # js-rouge's F1: 3 shared unigrams, P = 3/3, R = 3/6
     r = await grade_one("rouge-n", "the cat sat on the mat", "the cat sat")
-    assert (r.passed, r.score) == (False, pytest.approx(0.5))
-    assert r.reason == "ROUGE-N score 0.50 is less than threshold 0.75"
-    # a failed not-rouge-n still scores 1 - score
+    assert (r.passed, r.score) == (False, pytest.approx(2 / 3))
+    assert r.reason == "ROUGE-N score 0.67 is less than threshold 0.75"
+    # a failed not-rouge-n still scores 1 - score (F1 0.8: P 1, R 2/3)
     r = await grade_one("not-rouge-n", "the cat sat", "the cat", threshold=0.5)
-    assert (r.passed, r.score) == (False, pytest.approx(1 / 3))
-    assert (await grade_one("rouge-n", "The Cat", "the cat")).score == 0  # case-sensitive
+    assert (r.passed, r.score) == (False, pytest.approx(0.2))
+    assert r.reason == "ROUGE-N score 0.80 is greater than or equal to threshold 0.5"
+    assert (await grade_one("rouge-n", "The Cat", "the cat")).score == 1.0  # ignores case
 
 
 async def test_bleu_keeps_promptfoos_brevity_penalty() -> None:
