@@ -32,3 +32,22 @@ def test_the_quickstart_runs_offline_and_shows_what_failed_and_why(tmp_path: Pat
     assert "6 trial(s) with an assertion that could not be checked" in out
     assert "Expected output to contain valid JSON" in out
     assert "Levenshtein distance" in out
+
+
+def test_the_readmes_offline_optimizer_example_runs(tmp_path: Path) -> None:
+    """README's `promptyard optimize` example, as written, in the quickstart folder: the
+    stand-in proposer's JSON prompt is accepted on validation and wins on test."""
+    project = tmp_path / "quickstart"
+    shutil.copytree(REPO / "examples" / "quickstart", project)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"^promptyard optimize -c optimize\.yaml.*?$\n.*?$", readme, re.M)
+    assert command, "README shows the offline optimize example"
+    args = [
+        a.strip("'") for a in re.findall(r"'[^']*'|\S+", command.group(0).replace("\\\n", " "))
+    ][1:]
+    assert args[:3] == ["optimize", "-c", "optimize.yaml"], args
+    result = run_cli(*args, cwd=project)
+    assert result.returncode == 0, str(result)
+    out = " ".join(result.stdout.split())
+    assert "accepted" in out and "Answer in JSON" in out
+    assert re.search(r"Test \(2 cases, 95% CI\): seed [0-9.]+ .* -> best 1\.000", out), out
