@@ -257,7 +257,13 @@ def load_spec(
             path = find_config(path)
         if not path.exists():
             raise ConfigError("config file not found", file=str(path))
-        spec = load_config(path, trust=trust, errored_tests=req.errored_tests)
+        if path.suffix.lower() in JS_CONFIG_SUFFIXES:
+            spec = load_config_dict(_js_config_data(path), base_dir=str(path.resolve().parent),
+                                    source=path.name, trust=trust,
+                                    errored_tests=req.errored_tests is not False)  # fmt: skip
+            spec.config_path = str(path.resolve())
+        else:
+            spec = load_config(path, trust=trust, errored_tests=req.errored_tests)
     options = spec.options
     if req.max_concurrency is not None:
         options.max_concurrency = req.max_concurrency
@@ -284,6 +290,128 @@ def load_spec(
 
 
 _SCORING_KEYS = ("metrics", "kpis", "additional_kpis", "kpi_threshold")
+
+JS_CONFIG_SUFFIXES = (".js", ".cjs", ".mjs", ".ts", ".cts", ".mts")
+# Runs in the V8 sandbox (no require, files, network or timers): the module's exports (a
+# default export, or a function returning the config, awaited) must be plain data.
+_JS_CONFIG_BODY = """
+const module = {exports: {}};
+const require = (name) => {
+  throw new Error('require(' + JSON.stringify(String(name)) + ') is not available: a ' +
+    'JavaScript config runs in a sandbox without modules, files or network');
+};
+(function (module, exports, require) {
+%s
+})(module, module.exports, require);
+let cfg = module.exports;
+if (cfg && cfg.__esModule && 'default' in cfg) cfg = cfg.default;
+if (typeof cfg === 'function') cfg = cfg();
+const check = (v, at) => {
+  if (typeof v === 'function') {
+    throw new Error('the config holds a JavaScript function at ' + (at || 'the top level') +
+      '; only plain data (strings, numbers, lists, objects) can be run outside promptfoo');
+  }
+  if (v && typeof v === 'object') {
+    for (const k of Object.keys(v)) check(v[k], Array.isArray(v) ? at + '[' + k + ']' :
+      (at ? at + '.' : '') + k);
+  }
+};
+return Promise.resolve(cfg).then((c) => { check(c, ''); return c; });
+"""
+
+
+def _js_source(text: str, typescript: bool) -> str:
+    """A JS/TS config as the body of a CommonJS module: `export default x` becomes
+    `module.exports = x`; TypeScript's type-only imports and annotations on the config's
+    declaration are dropped (anything else TypeScript-only fails to compile, named)."""
+    import re
+
+    text = re.sub(r"^[ \t]*export\s+default\s+", "module.exports = ", text, flags=re.M)
+    if typescript:
+        text = re.sub(r"^[ \t]*import[ \t]+type\b[^;\n]*;?[ \t]*$", "", text, flags=re.M)
+        text = re.sub(
+            r"^([ \t]*(?:const|let|var)[ \t]+[A-Za-z_$][\w$]*)[ \t]*:[ \t]*[\w$.<>\[\]| ]+?[ \t]*=",
+            r"\1 =",
+            text,
+            flags=re.M,
+        )
+        text = re.sub(r"[ \t]+satisfies[ \t]+[\w$.<>\[\]|]+", "", text)
+    if re.search(r"^[ \t]*(import|export)\b", text, flags=re.M):
+        raise ConfigError(
+            "ES module imports and exports other than `export default` are not"
+            " supported in a JavaScript config (it runs without modules)"
+        )
+    return text
+
+
+def _user_line(message: str, offset: int, count: int) -> str:
+    """A sandbox message's `(line N)` as a line of the user's file (the wrapper's lines
+    before it are `offset`); dropped when it points into the wrapper."""
+    import re
+
+    def fix(m: re.Match[str]) -> str:
+        line = int(m.group(1)) - offset
+        return f" (line {line})" if 0 < line <= count else ""
+
+    return re.sub(r" \(line (\d+)\)", fix, message)
+
+
+def _js_config_data(path: Path) -> dict[str, Any]:
+    """Evaluate a promptfooconfig.js/.ts in the V8 sandbox (time and memory limits, no
+    require, files or network) and return its exported plain data."""
+    from promptyard.scorers.js_sandbox import JsError, JsSandbox
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config: {exc}", file=path.name) from None
+    typescript = path.suffix.lower() in (".ts", ".cts", ".mts")
+    try:
+        body = _JS_CONFIG_BODY % _js_source(text, typescript)
+    except ConfigError as exc:
+        raise ConfigError(str(exc), file=path.name) from None
+    settings = load_settings()
+    sandbox = JsSandbox(
+        timeout_ms=settings.js_timeout_ms, max_memory_bytes=settings.js_max_memory_mb * 2**20
+    )
+
+    async def run() -> Any:
+        return (
+            await sandbox.call(sandbox.compile_body(body, label=path.name), "[null,null]")
+        ).value
+
+    try:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            value = asyncio.run(run())
+        else:  # called from async code: evaluate on a thread of its own
+            box: list[Any] = []
+
+            def in_thread() -> None:
+                try:
+                    box.append(asyncio.run(run()))
+                except BaseException as exc:  # re-raised on the caller's thread
+                    box.append(exc)
+
+            worker = threading.Thread(target=in_thread, name="promptyard-js-config")
+            worker.start()
+            worker.join()
+            value = box[0] if box else None
+            if isinstance(value, BaseException):
+                raise value
+    except JsError as exc:
+        hint = " (TypeScript beyond type annotations is not supported)" if typescript else ""
+        offset = _JS_CONFIG_BODY.split("%s")[0].count("\n")
+        message = _user_line(str(exc), offset, text.count("\n") + 1)
+        raise ConfigError(f"the JavaScript config failed: {message}{hint}",
+                          file=path.name) from None  # fmt: skip
+    finally:
+        sandbox.close()
+    if not isinstance(value, dict):
+        raise ConfigError("a JavaScript config must export an object (module.exports = {...})",
+                          file=path.name)  # fmt: skip
+    return value
 
 
 def _load_kpis(spec: EvalSpec, req: EvalRequest, all_tests: Sequence[Any] = ()) -> None:

@@ -44,3 +44,20 @@ def test_promptyard_yaml_with_the_same_problems_fails_before_any_call(project: P
     assert result.returncode == 1, str(result)
     assert 'unknown key "reason"' in result.stderr
     assert project.stub.request_count == 0
+
+
+def test_a_js_config_runs_unchanged(project: Project) -> None:
+    project.write(
+        "promptfooconfig.js",
+        "module.exports = {\n"
+        "  prompts: ['Repeat: {{ word }}'],\n"
+        "  providers: [{id: 'openai:chat:stub-model',\n"
+        f"    config: {{apiBaseUrl: '{project.stub.base_url}', apiKeyEnvar: '{KEY_ENV}'}}}}],\n"
+        "  tests: ['cats', 'owls'].map((word) => ({\n"
+        "    vars: {word}, assert: [{type: 'contains', value: word}]})),\n"
+        "};\n",
+    )
+    result = project.eval(env=ENV)  # found in the folder, as promptfoo finds it
+    assert result.returncode == 0, str(result)
+    assert "2/2 passed" in result.stdout
+    assert project.stub.request_count == 2

@@ -34,6 +34,9 @@ CONFIG_NAMES = (
     "promptfooconfig.yaml",
     "promptfooconfig.yml",
     "promptfooconfig.json",
+    # evaluated by promptyard.library.load_spec in the V8 sandbox (plain data only)
+    "promptfooconfig.js",
+    "promptfooconfig.ts",
 )
 
 TOP_KEYS = (
@@ -115,6 +118,12 @@ def load_config(
         file = find_config(file)
     if not file.is_file():
         raise ConfigError("config file not found", file=str(file))
+    if file.suffix.lower() in (".js", ".cjs", ".mjs", ".ts", ".cts", ".mts"):
+        raise ConfigError(
+            "a JavaScript config runs in the V8 sandbox: load it with promptyard.library"
+            ".load_spec (as `promptyard eval` does)",
+            file=file.name,
+        )
     try:
         text = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
