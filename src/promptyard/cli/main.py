@@ -27,7 +27,7 @@ app = typer.Typer(
     name="promptyard",
     help="Test, tune and ship LLM prompts.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     pretty_exceptions_enable=False,
 )
 
