@@ -49,7 +49,7 @@ from promptyard.errors import ConfigError, PromptyardError, RunCancelled, Templa
 from promptyard.providers.base import Provider
 from promptyard.providers.config import normalize_config
 from promptyard.providers.policy import CallPolicy
-from promptyard.scorers.registry import SELECT_BEST
+from promptyard.scorers.registry import COMPARE_TYPES
 from promptyard.trust.limits import cap_completion, cap_trial, render_limits
 from promptyard.trust.policy import Limits
 
@@ -159,7 +159,7 @@ class EvalRunner:
         self.summary = SummaryBuilder(repeat=spec.options.repeat)
         # select-best compares a case's outputs: its trials wait here until all have answered.
         self._group_size = len(spec.prompts) * len(spec.providers)
-        self._compares = any(a.type == SELECT_BEST for t in spec.tests for a in t.assertions)
+        self._compares = any(a.type in COMPARE_TYPES for t in spec.tests for a in t.assertions)
         self._held: dict[tuple[int, int], list[_Done]] = {}
         self._kpis: list[Any] = []
         if spec.kpis:
@@ -650,7 +650,7 @@ class EvalRunner:
         """Hand a finished trial to the writer; a case with select-best waits for its group."""
         if self._compares:
             test = self.spec.tests[d.trial.case_index]
-            if any(a.type == SELECT_BEST for a in test.assertions):
+            if any(a.type in COMPARE_TYPES for a in test.assertions):
                 key = (d.trial.case_index, d.trial.sample)
                 group = self._held.setdefault(key, [])
                 group.append(d)

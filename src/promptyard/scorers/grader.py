@@ -32,7 +32,13 @@ from promptyard.core.types import (
 from promptyard.errors import ConfigError
 from promptyard.scorers.aggregate import Aggregate
 from promptyard.scorers.base import AssertionType, CheckInput
-from promptyard.scorers.registry import ASSERT_SET, SELECT_BEST, resolve_type
+from promptyard.scorers.registry import (
+    ASSERT_SET,
+    COMPARE_TYPES,
+    MAX_SCORE,
+    SELECT_BEST,
+    resolve_type,
+)
 from promptyard.scorers.validation import check_script_ref, check_value
 from promptyard.scorers.values import (
     coerce_string,
@@ -125,8 +131,20 @@ class Grader:
                 raise
         if self._prestart_js and self._code is None and _wants_js(assertion, entry.name):
             self.start_sandbox()
+        if entry.name == MAX_SCORE and not _dynamic(assertion.value):
+            from promptyard.scorers.max_score import options as max_score_options
+
+            try:
+                max_score_options(assertion.value)
+            except ConfigError as exc:
+                raise ConfigError(str(exc), field=where) from None
         if entry.name == ASSERT_SET:
             for child in assertion.assertions:
+                if child.type in COMPARE_TYPES:
+                    raise ConfigError(
+                        f"{child.type} compares a case's outputs and cannot be in an assert-set",
+                        field=child.where or where,
+                    )
                 self.validate(child, options)
 
     def validate_test(self, test: TestCase) -> None:
@@ -168,7 +186,7 @@ class Grader:
             if assertion.type == ASSERT_SET:
                 sets.append((index, assertion))
                 continue
-            if assertion.type == SELECT_BEST:
+            if assertion.type in COMPARE_TYPES:
                 continue  # graded across the case's outputs, by compare()
             result = await self._run(assertion, ctx)
             main.add(index, result, metric=self._metric(assertion, ctx), weight=assertion.weight)
@@ -226,38 +244,40 @@ class Grader:
         return result
 
     async def compare(self, test: TestCase, trials: list[TrialResult]) -> None:
-        """Grade the test's select-best assertion across its trials (one case, one sample, every
-        prompt x provider) and fold each verdict into its trial, as promptfoo does: the trial
-        passes only if it was selected; if not, the comparison's reason and score are its own.
-        Trials whose call failed take no part."""
-        assertion = next((a for a in test.assertions if a.type == SELECT_BEST), None)
+        """Grade the test's select-best and max-score assertions across its trials (one case,
+        one sample, every prompt x provider) and fold each verdict into its trial, as promptfoo
+        does: the trial passes only if it was selected; if not, the comparison's reason and
+        score are its own. Trials whose call failed take no part."""
         answered = [t for t in trials if t.error is None and t.grading is not None]
-        if assertion is None or not answered:
+        if not answered:
             return
-        if self._judge is None:
-            raise ConfigError("select-best needs a grading model", field=assertion.where or None)
-        criteria = assertion.value
-        if isinstance(criteria, str):
-            criteria = render(criteria, test.vars)
-        ctx = GradingContext(None, answered[0].prompt, test.vars, test, answered[0].provider_id)
-        verdicts = await self._judge.select_best(
-            assertion, criteria, [t.output for t in answered], ctx
-        )
-        for trial, verdict in zip(answered, verdicts, strict=True):
-            grading = trial.grading
-            assert grading is not None
-            grading.component_results.append(verdict)
-            if verdict.tokens_used is not None:
-                grading.tokens_used = grading.tokens_used or TokenUsage()
-                grading.tokens_used.add(verdict.tokens_used)
-            if verdict.cost is not None:
-                grading.cost = (grading.cost or 0.0) + verdict.cost
-            grading.passed = grading.passed and verdict.passed
-            if not verdict.passed:
-                grading.reason = verdict.reason
-                grading.score = verdict.score
-            trial.success = grading.passed
-            trial.score = grading.score
+        assertion = next((a for a in test.assertions if a.type == SELECT_BEST), None)
+        if assertion is not None:
+            if self._judge is None:
+                raise ConfigError(
+                    "select-best needs a grading model", field=assertion.where or None
+                )
+            criteria = assertion.value
+            if isinstance(criteria, str):
+                criteria = render(criteria, test.vars)
+            ctx = GradingContext(None, answered[0].prompt, test.vars, test, answered[0].provider_id)
+            verdicts = await self._judge.select_best(
+                assertion, criteria, [t.output for t in answered], ctx
+            )
+            _fold(answered, verdicts)
+        top = next((a for a in test.assertions if a.type == MAX_SCORE), None)
+        if top is not None:
+            from promptyard.scorers.max_score import select
+
+            components = []
+            for trial in answered:
+                assert trial.grading is not None
+                components.append(trial.grading.component_results)
+            try:
+                verdicts = select(top, components)
+            except ConfigError as exc:
+                verdicts = [_failure(top, exc) for _ in answered]
+            _fold(answered, verdicts)
 
     def _prepare(self, assertion: Assertion) -> _Prepared:
         value = assertion.value
@@ -417,6 +437,29 @@ def _wants_js(assertion: Assertion, name: str) -> bool:
     if name == "javascript":
         return _runs_js(value)
     return isinstance(value, str) and value.startswith("file://") and _is_js_file(value)
+
+
+def _fold(trials: list[TrialResult], verdicts: list[GradingResult]) -> None:
+    """Fold a comparison's verdicts into their trials (promptfoo's merge)."""
+    for trial, verdict in zip(trials, verdicts, strict=True):
+        grading = trial.grading
+        assert grading is not None
+        grading.component_results.append(verdict)
+        if verdict.tokens_used is not None:
+            grading.tokens_used = grading.tokens_used or TokenUsage()
+            grading.tokens_used.add(verdict.tokens_used)
+        if verdict.cost is not None:
+            grading.cost = (grading.cost or 0.0) + verdict.cost
+        grading.passed = grading.passed and verdict.passed
+        if not verdict.passed:
+            grading.reason = verdict.reason
+            grading.score = verdict.score
+        trial.success = grading.passed
+        trial.score = grading.score
+
+
+def _dynamic(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or value.startswith("file://"))
 
 
 def _failure(assertion: Assertion, exc: BaseException) -> GradingResult:

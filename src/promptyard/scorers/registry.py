@@ -18,6 +18,8 @@ from promptyard.scorers.base import AssertionType, CheckFn, CheckInput
 
 ASSERT_SET = "assert-set"
 SELECT_BEST = "select-best"  # graded across a case's outputs (Grader.compare)
+MAX_SCORE = "max-score"  # likewise, from the outputs' own scores (no model)
+COMPARE_TYPES = frozenset({SELECT_BEST, MAX_SCORE})
 
 _T = AssertionType
 
@@ -152,6 +154,9 @@ _BUILTIN: list[AssertionType] = [
        "threshold", None, needs_model=True, takes_threshold=True),
     _T("moderation", "a moderation model flags none of the categories (value)", None,
        needs_model=True),
+    _T(MAX_SCORE, "the output whose other assertions scored highest among the case's outputs "
+       "passes; value {method: average/sum, weights: {type: w}, threshold}", None,
+       takes_threshold=True, negatable=False),
     _T("select-best", "an LLM picks the best of the outputs for the same case", None,
        needs_model=True, negatable=False, value_kind="required"),
 ]  # fmt: skip
