@@ -40,6 +40,8 @@ _ALIASES: dict[str, str] = {
     "stopSequences": "stop",
     "stop_sequences": "stop",
     "systemPrompt": "system_prompt",
+    "apiVersion": "api_version",
+    "maxOutputTokens": "max_output_tokens",
 }
 
 # Keys whose value is milliseconds in promptfoo; stored as seconds under `timeout`.

@@ -26,7 +26,7 @@ from promptyard.errors import ConfigError
 from promptyard.providers.base import Embedder, Embeddings
 from promptyard.providers.common import NOT_IDENTITY, require_api_key
 from promptyard.providers.config import normalize_config, price_override
-from promptyard.providers.openai_flavors import FLAVORS, Flavor, key_required
+from promptyard.providers.openai_flavors import FLAVORS, Flavor, default_key_env, key_required
 from promptyard.providers.pricing import Pricer
 from promptyard.trust import TrustPolicy
 
@@ -76,7 +76,7 @@ def check_embedder_credentials(
     flavor, _ = _http_model(provider_id, where)
     config = normalize_config(raw_config, where)
     if key_required(flavor, config):
-        require_api_key(provider_id, config, flavor.key_env)
+        require_api_key(provider_id, config, default_key_env(flavor))
 
 
 class OpenAICompatEmbedder:

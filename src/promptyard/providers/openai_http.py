@@ -38,10 +38,17 @@ from promptyard.providers.common import (
 )
 from promptyard.providers.config import split_model
 from promptyard.providers.http_errors import body_note, error_for_status, summary
-from promptyard.providers.openai_flavors import Flavor, key_required, resolve_base_url
+from promptyard.providers.openai_flavors import (
+    AZURE_API_VERSION,
+    Flavor,
+    default_key_env,
+    key_required,
+    resolve_base_url,
+)
 from promptyard.providers.openai_wire import (
     StreamAccumulator,
     body_template,
+    check_config_keys,
     maybe_json,
     messages_for,
     parse_chat,
@@ -58,7 +65,8 @@ EMBEDDING_KINDS = ("embedding", "embeddings")  # promptfoo spells both
 
 
 class OpenAICompatProvider(BaseProvider):
-    """`openai:`, `ollama:`, `vllm:`, `llamacpp:`, `lmstudio:`, `openai-compatible:` chat."""
+    """Chat completions for every flavor in openai_flavors.FLAVORS (`openai:`, `azure:`,
+    `groq:`, `ollama:`, `openai-compatible:`, ...)."""
 
     def __init__(
         self, spec: ProviderSpec, flavor: Flavor, *, trust: TrustPolicy | None = None
@@ -72,14 +80,18 @@ class OpenAICompatProvider(BaseProvider):
                 field="id",
             )
         self.flavor = flavor
+        check_config_keys(self.config, spec.id, spec.where)
         self.base_url = resolve_base_url(flavor, self.config, spec.where)
+        if flavor.azure and _from_api_host(spec.config) and self.base_url.endswith("/v1"):
+            self.base_url = self.base_url.removesuffix("/v1")  # apiHost names the resource
         self.config.setdefault("base_url", self.base_url)
         self.trust = trust = trust or PERMISSIVE
         host = egress.check_url(trust, self.base_url, where=spec.where, field="config.base_url")
+        self._key_env = default_key_env(flavor)
         self._read_env = env_key_allowed(
             trust,
             self.config,
-            flavor.key_env,
+            self._key_env,
             required=self.needs_key(),
             url=self.base_url,
             where=spec.where,
@@ -91,7 +103,8 @@ class OpenAICompatProvider(BaseProvider):
         self._body = body_template(self.model, self.config)
         self._json = wants_json(self.config)
         self._stream = bool(self.config.get("stream"))
-        self._url = self.base_url + "/chat/completions"
+        self._url = self._endpoint("chat/completions")
+        self._org, self._project = _openai_account(flavor, self.config, trust, host)
         self._shown_url = safe_url(self._url)  # messages never show userinfo or a query
         self._headers: dict[str, str] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -105,11 +118,19 @@ class OpenAICompatProvider(BaseProvider):
         return key_required(self.flavor, self.config)
 
     def key_env(self) -> str | None:
-        return self.config.get("api_key_env") or self.flavor.key_env
+        return self.config.get("api_key_env") or self._key_env
+
+    def _endpoint(self, path: str, model: str | None = None) -> str:
+        """The URL of an API path: BASE/path, or Azure's deployment URL with its api-version."""
+        if not self.flavor.azure:
+            return f"{self.base_url}/{path}"
+        version = str(self.config.get("api_version") or AZURE_API_VERSION)
+        deployment = model or self.model
+        return f"{self.base_url}/openai/deployments/{deployment}/{path}?api-version={version}"
 
     def api_key(self) -> str | None:
         """The key to send: inline, or from the environment variable the policy allows."""
-        env, read = self.flavor.key_env, self._read_env
+        env, read = self._key_env, self._read_env
         if self.needs_key():
             return require_api_key(self.id, self.config, env, read_env=read)
         return resolve_api_key(self.config, env, read_env=read)[0]
@@ -118,9 +139,14 @@ class OpenAICompatProvider(BaseProvider):
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = self.api_key()
         if key:
-            headers["Authorization"] = f"Bearer {key}"
-        if self.config.get("organization"):
-            headers["OpenAI-Organization"] = str(self.config["organization"])
+            if self.flavor.azure:
+                headers["api-key"] = key
+            else:
+                headers["Authorization"] = f"Bearer {key}"
+        if self._org:
+            headers["OpenAI-Organization"] = self._org
+        if self._project:
+            headers["OpenAI-Project"] = self._project
         headers.update({str(k): str(v) for k, v in (self.config.get("headers") or {}).items()})
         return headers
 
@@ -135,7 +161,13 @@ class OpenAICompatProvider(BaseProvider):
         connector = aiohttp.TCPConnector(
             limit=pool, limit_per_host=pool, ttl_dns_cache=300, resolver=resolver
         )
-        self._session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+        # Proxies from the environment (HTTP(S)_PROXY, NO_PROXY), looked up once, as the SDK's
+        # httpx client does; never under a strict policy, whose egress checks a proxy would
+        # bypass (the proxy, not this process, would resolve and connect to the host).
+        proxy, proxy_auth = (None, None) if self._strict else _env_proxy(self._url)
+        self._session = aiohttp.ClientSession(
+            connector=connector, raise_for_status=False, proxy=proxy, proxy_auth=proxy_auth
+        )
         self._session_loop = loop
         return self._session
 
@@ -234,7 +266,7 @@ class OpenAICompatProvider(BaseProvider):
         body: dict[str, Any] = {"model": model or embedding_model(self.model), "input": texts}
         if extra:
             body.update(extra)
-        url = self.base_url + "/embeddings"
+        url = self._endpoint("embeddings", body["model"])
         shown = safe_url(url)
         with _transport_errors(shown, timeout_s, self.id):
             async with self._get_session().post(
@@ -271,6 +303,42 @@ class OpenAICompatProvider(BaseProvider):
             # RuntimeError: its loop is gone; nothing left to release.
             with contextlib.suppress(RuntimeError):
                 await session.close()
+
+
+def _from_api_host(config: dict[str, Any] | None) -> bool:
+    return any(k in (config or {}) for k in ("apiHost", "api_host"))
+
+
+def _env_proxy(url: str) -> tuple[Any, Any]:
+    """(proxy URL, its credentials) that HTTP(S)_PROXY / ALL_PROXY give for `url`, unless
+    NO_PROXY names its host; (None, None) when none applies."""
+    from aiohttp.helpers import get_env_proxy_for_url
+    from yarl import URL
+
+    try:
+        return get_env_proxy_for_url(URL(url))
+    except LookupError:
+        return None, None
+
+
+_ORG_ENVS = ("OPENAI_ORG_ID", "OPENAI_ORGANIZATION")
+_PROJECT_ENVS = ("OPENAI_PROJECT_ID",)
+
+
+def _openai_account(
+    flavor: Flavor, config: dict[str, Any], trust: TrustPolicy, host: str
+) -> tuple[str | None, str | None]:
+    """The OpenAI-Organization and OpenAI-Project headers: the config's `organization` and
+    `project`, else (openai: only, as the SDK does) OPENAI_ORG_ID / OPENAI_PROJECT_ID, read
+    only where OPENAI_API_KEY itself may go (a strict policy does not tell another host)."""
+    org = config.get("organization")
+    project = config.get("project")
+    if flavor.prefix == "openai" and egress.key_may_go(trust, "OPENAI_API_KEY", host):
+        import os
+
+        org = org or next((os.environ[e] for e in _ORG_ENVS if os.environ.get(e)), None)
+        project = project or next((os.environ[e] for e in _PROJECT_ENVS if os.environ.get(e)), None)
+    return (str(org) if org else None), (str(project) if project else None)
 
 
 def embedding_model(model: str) -> str:

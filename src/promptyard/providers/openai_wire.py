@@ -5,11 +5,12 @@ Shared by the lean aiohttp transport and the SDK transport, so both behave the s
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any
 
 from promptyard.core.types import Completion, CompletionRequest, TokenUsage
-from promptyard.errors import ProviderResponseError
+from promptyard.errors import ConfigError, ProviderResponseError
 from promptyard.providers.http_errors import excerpt, vendor_message
 
 # Config keys sent as-is in the request body.
@@ -37,7 +38,86 @@ BODY_PARAMS = (
     "modalities",
     "prediction",
     "store",
+    "functions",
+    "function_call",
+    "audio",
+    "web_search_options",
+    "verbosity",
+    "prompt_cache_key",
+    "safety_identifier",
+    "top_k",  # not OpenAI's, but most compatible hosts take it (Together, OpenRouter, vLLM)
+    "min_p",
+    "repetition_penalty",
 )
+
+# Config keys the transports use themselves (never sent in the body).
+TRANSPORT_KEYS = frozenset(
+    {
+        "base_url", "api_key", "api_key_env", "api_key_required", "headers", "organization",
+        "project", "api_version", "transport", "stream", "extra_body", "timeout", "max_retries",
+        "max_concurrency", "requests_per_minute", "cost", "inputCost", "outputCost",
+        "dimensions",  # embeddings (providers/embeddings.py)
+    }
+)  # fmt: skip
+
+# promptfoo keys we know and do not model, and why (refused by name rather than dropped).
+REFUSED_KEYS: dict[str, str] = {
+    "functionToolCallbacks": "promptfoo runs these JavaScript callbacks; Promptyard returns "
+    "the tool calls as the output (check them with an assertion)",
+    "mcp": "MCP servers are not supported",
+    "showThinking": "reasoning text is not shown in the output; remove the key",
+    "system_prompt": "put the system message in the prompt (a chat prompt's first message)",
+    "best_of": "belongs to the legacy completions API, which is not supported",
+    "echo": "belongs to the legacy completions API, which is not supported",
+    "suffix": "belongs to the legacy completions API, which is not supported",
+}
+_RESPONSES_KEYS = ("max_output_tokens", "instructions", "reasoning", "text", "previous_response_id")
+_KNOWN = sorted(TRANSPORT_KEYS | set(BODY_PARAMS))
+# Keys other parts of Promptyard read from a provider's config (never sent).
+_NOT_BODY = frozenset({*_RESPONSES_KEYS})
+
+
+def check_config_keys(config: dict[str, Any], provider_id: str, where: str = "") -> None:
+    """ConfigError naming a key this transport knows it must not take (promptfoo features we do
+    not run, Responses API keys on chat, a likely misspelling of a known key), instead of
+    dropping it silently. Any other key it does not model is sent in the request body as it
+    is (`passthrough_params`), so the host answers for it, as promptfoo's `passthrough` does."""
+    responses = ":responses:" in provider_id
+    for key in config:
+        if key in TRANSPORT_KEYS or key in BODY_PARAMS:
+            continue
+        if responses and key in _RESPONSES_KEYS:
+            continue
+        if key in REFUSED_KEYS:
+            reason = REFUSED_KEYS[key]
+        elif key in _RESPONSES_KEYS:
+            reason = "belongs to the Responses API: use openai:responses:MODEL"
+        else:
+            close = difflib.get_close_matches(key, _KNOWN, n=1, cutoff=0.85)
+            if not close:
+                continue  # passed through
+            reason = (
+                f"did you mean `{close[0]}`? (a key Promptyard does not know is sent in the "
+                "request body as it is; put it under `passthrough:` to say so)"
+            )
+        raise ConfigError(
+            f"{provider_id}: config key `{key}`: {reason}",
+            file=where or None,
+            field=f"config.{key}",
+        )
+
+
+def passthrough_params(config: dict[str, Any]) -> dict[str, Any]:
+    """The config keys that neither transport models: sent in the body as they are."""
+    return {
+        k: v
+        for k, v in config.items()
+        if k not in TRANSPORT_KEYS
+        and k not in BODY_PARAMS
+        and k not in REFUSED_KEYS
+        and k not in _NOT_BODY
+        and v is not None
+    }
 
 
 def body_template(model: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +130,7 @@ def body_template(model: str, config: dict[str, Any]) -> dict[str, Any]:
     if config.get("stream"):
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
+    body.update(passthrough_params(config))
     body.update(config.get("extra_body") or {})
     return body
 

@@ -14,7 +14,8 @@ from promptyard.errors import ConfigError
 from promptyard.providers.base import Provider
 from promptyard.providers.common import require_api_key
 from promptyard.providers.config import canonical_keys, normalize_config
-from promptyard.providers.openai_flavors import FLAVORS, key_required
+from promptyard.providers.openai_flavors import FLAVORS, default_key_env, key_required
+from promptyard.providers.unsupported import unsupported_reason
 from promptyard.trust import TrustPolicy, egress
 
 ProviderFactory = Callable[[ProviderSpec, str], Provider]  # (spec, base_dir) -> provider
@@ -68,6 +69,11 @@ def _entry(spec: ProviderSpec) -> _Entry:
     if not isinstance(spec.id, str) or not spec.id:
         raise ConfigError("a provider needs an `id`", file=spec.where or None, field="id")
     entry = _REGISTRY.get(provider_prefix(spec.id))
+    if entry is None or entry.trusted is not None:
+        # promptfoo's ids that we do not run say what to use instead (a plugin may take them).
+        reason = unsupported_reason(spec.id)
+        if reason is not None:
+            raise ConfigError(f"{spec.id!r}: {reason}", file=spec.where or None, field="id")
     if entry is None:
         raise ConfigError(
             f"unknown provider {spec.id!r}; known prefixes: {', '.join(known_prefixes())}",
@@ -154,6 +160,11 @@ def _openai_family(prefix: str) -> tuple[_BuiltinFactory, CredentialCheck]:
                 field="id",
             )
         cfg = normalize_config(spec.config, spec.where)
+        if kind == "responses" and prefix == "openai":
+            # The Responses API is a different wire format: the official SDK speaks it.
+            from promptyard.providers.openai_sdk import OpenAIResponsesProvider
+
+            return OpenAIResponsesProvider(spec, flavor, trust=trust)
         if cfg.get("transport") == "sdk":
             from promptyard.providers.openai_sdk import OpenAISDKProvider
 
@@ -165,7 +176,7 @@ def _openai_family(prefix: str) -> tuple[_BuiltinFactory, CredentialCheck]:
     def check(spec: ProviderSpec) -> None:
         cfg = normalize_config(spec.config, spec.where)
         if key_required(flavor, cfg):
-            require_api_key(spec.id, cfg, flavor.key_env)
+            require_api_key(spec.id, cfg, default_key_env(flavor))
 
     return factory, check
 

@@ -68,7 +68,12 @@ def refusal_in(exc: BaseException) -> EgressRefused | None:
 
 def vendor_host(host: str) -> bool:
     """One of the vendors' own API hosts (their error messages are shown as they are)."""
-    return any(_norm_host(host) in hosts for hosts in VENDOR_KEY_HOSTS.values())
+    name = _norm_host(host)
+    for hosts in VENDOR_KEY_HOSTS.values():
+        suffixes = ["." + h.lstrip("*.") for h in hosts if h.startswith(("*.", "."))]
+        if _name_matches(name, hosts, suffixes):  # "*.openai.azure.com": Azure's resources
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,10 +23,25 @@ from promptyard.settings import Settings
 
 # The environment variables that hold each vendor's key, and the hosts each key may go to.
 # A key goes only to its own vendor unless the operator lists more hosts (PROMPTYARD_KEY_HOSTS).
+_AZURE = frozenset({"*.openai.azure.com", "*.cognitiveservices.azure.com"})
 VENDOR_KEY_HOSTS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "OPENAI_API_KEY": frozenset({"api.openai.com"}),
         "ANTHROPIC_API_KEY": frozenset({"api.anthropic.com"}),
+        # OpenAI-compatible vendors (providers/openai_flavors.py), promptfoo's variable names.
+        "AZURE_API_KEY": _AZURE,
+        "AZURE_OPENAI_API_KEY": _AZURE,
+        "OPENROUTER_API_KEY": frozenset({"openrouter.ai"}),
+        "GROQ_API_KEY": frozenset({"api.groq.com"}),
+        "DEEPSEEK_API_KEY": frozenset({"api.deepseek.com"}),
+        "TOGETHER_API_KEY": frozenset({"api.together.xyz"}),
+        "MISTRAL_API_KEY": frozenset({"api.mistral.ai"}),
+        "PERPLEXITY_API_KEY": frozenset({"api.perplexity.ai"}),
+        "FIREWORKS_API_KEY": frozenset({"api.fireworks.ai"}),
+        "XAI_API_KEY": frozenset({"api.x.ai"}),
+        "CEREBRAS_API_KEY": frozenset({"api.cerebras.ai"}),
+        "GEMINI_API_KEY": frozenset({"generativelanguage.googleapis.com"}),
+        "GOOGLE_API_KEY": frozenset({"generativelanguage.googleapis.com"}),
     }
 )
 
