@@ -23,7 +23,7 @@ def test_ctrl_c_keeps_finished_trials_and_marks_the_run_cancelled(project: Proje
     lines: list[str] = []
     enough = threading.Event()
     with subprocess.Popen(
-        cli_command("eval", "--no-progress", "-v", "-j", "2", "-o", "out.json"),
+        cli_command("eval", "--no-progress", "--verbose", "-j", "2", "-o", "out.json"),
         cwd=project.root,
         env=cli_env(),
         stdout=subprocess.PIPE,

@@ -115,8 +115,8 @@ def test_export_rejects_unknown_format(project: Project) -> None:
     run_id = run_id_from(project.eval())
     result = project.cli("export", run_id[:8], "--format", "xml")
     assert_clean_error(result, "xml", "json, jsonl, csv")
-    bad_ext = project.cli("export", run_id[:8], "-o", "out.txt")
-    assert_clean_error(bad_ext, "out.txt", "unknown extension")
+    bad_ext = project.cli("export", run_id[:8], "-o", "out.pdf")
+    assert_clean_error(bad_ext, "out.pdf", "unknown extension")
 
 
 def test_unwritable_output_is_a_clear_error_and_the_run_is_kept(project: Project) -> None:

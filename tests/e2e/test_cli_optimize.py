@@ -141,12 +141,12 @@ def _no_prompt(project: Project, name: str) -> bool:
         (["-c", "missing.yaml"], ["missing.yaml", "config file not found"]),
     ],
 )
-def test_bad_input_is_one_clear_line_and_exit_2(
+def test_bad_input_is_one_clear_line_and_exit_1(
     project: Project, extra: list[str], needles: list[str]
 ) -> None:
     write_config(project)
     result = project.cli(*ARGS, *extra)
-    assert_clean_error(result, *needles, code=2)
+    assert_clean_error(result, *needles, code=1)
     assert len(result.stderr.strip().splitlines()) == 1, str(result)
     assert project.stub.request_count == 0  # nothing was called
 
@@ -154,7 +154,7 @@ def test_bad_input_is_one_clear_line_and_exit_2(
 def test_an_optimizer_that_needs_a_proposer_says_so(project: Project) -> None:
     write_config(project)
     result = project.cli("optimize", "--optimizer", "gepa")  # the config here, by default
-    assert_clean_error(result, "--proposer-model", "gepa optimizer needs a proposer", code=2)
+    assert_clean_error(result, "--proposer-model", "gepa optimizer needs a proposer", code=1)
 
 
 def test_help_lists_the_options(project: Project) -> None:

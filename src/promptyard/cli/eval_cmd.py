@@ -32,7 +32,36 @@ def eval_command(
         str | None, typer.Option("--filter-pattern", help="Only tests whose description matches.")
     ] = None,
     filter_first_n: Annotated[
-        int | None, typer.Option("--filter-first-n", help="Only the first N tests.")
+        int | None, typer.Option("-n", "--filter-first-n", help="Only the first N tests.")
+    ] = None,
+    filter_providers: Annotated[
+        str | None,
+        typer.Option(
+            "--filter-providers",
+            "--filter-targets",
+            help="Only providers whose id or label matches this regex.",
+        ),
+    ] = None,
+    filter_failing: Annotated[
+        str | None,
+        typer.Option(
+            "--filter-failing",
+            help="Only the tests that failed in a results file (promptfoo JSON) or a run id.",
+        ),
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option("--var", help="KEY=VALUE set in every test's vars (repeatable)."),
+    ] = None,
+    vars_file: Annotated[
+        Path | None,
+        typer.Option(
+            "-v", "--vars", "-t", "--tests", help="Tests from a CSV, JSON, JSONL or YAML file."
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option("--env-file", "--env-path", help="Load environment variables (dotenv)."),
     ] = None,
     delay: Annotated[
         int | None, typer.Option("--delay", help="Milliseconds between calls (forces -j 1).")
@@ -45,13 +74,16 @@ def eval_command(
         typer.Option(
             "-o",
             "--output",
-            help="Write results to FILE (.json, .jsonl, .csv, .md, .html, .xml for JUnit).",
+            help="Write results to FILE (.json, .jsonl, .yaml, .csv, .txt, .md, .html, "
+            ".xml for JUnit).",
         ),
     ] = None,
     pass_rate_threshold: Annotated[
         float | None,
         typer.Option(
-            "--pass-rate-threshold", help="Exit 0 when at least this % of trials pass (0-100)."
+            "--pass-rate-threshold",
+            help="Exit 0 when at least this % of trials pass (0-100; default "
+            "$PROMPTFOO_PASS_RATE_THRESHOLD).",
         ),
     ] = None,
     database_url: Annotated[
@@ -65,8 +97,11 @@ def eval_command(
             help="Gate on the weighted KPI score: exit 0 when the run's score is at least this.",
         ),
     ] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
-    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Print every trial.")] = False,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", "--no-progress-bar", help="No progress bar.")
+    ] = False,
+    no_table: Annotated[bool, typer.Option("--no-table", help="No results table.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Print every trial.")] = False,
 ) -> None:
     """Evaluate prompts x providers x test cases and print what passed, cost and latency."""
     gc.disable()  # start-up allocates many long-lived objects: no collections until the run
@@ -76,6 +111,18 @@ def eval_command(
     from promptyard.reports.export import format_for_path
 
     console = render.make_console()
+    from promptyard.cli import promptfoo_flags as pf
+
+    try:
+        if env_file is not None:
+            pf.load_dotenv(env_file, override=True)  # promptfoo: the file given wins
+        var_overrides = pf.parse_var_flags(var or [])
+        if pass_rate_threshold is None:
+            pass_rate_threshold = pf.env_pass_rate_threshold()
+        failed_code = pf.env_failed_test_exit_code()
+    except PromptyardError as exc:
+        render.print_error(exc)
+        raise typer.Exit(EXIT_ERROR) from None
     for path in output or []:
         try:
             format_for_path(path)
@@ -104,7 +151,24 @@ def eval_command(
         kpi_threshold=kpi_threshold,
     )
     try:
-        spec = load_spec(config or Path.cwd(), request=request)
+        if vars_file is not None:
+            data, path = pf.config_with_tests(config or Path.cwd(), vars_file)
+            if path.name.startswith("promptfooconfig"):  # as load_config decides
+                request.errored_tests = True
+            spec = load_spec(data, base_dir=path.parent, request=request)
+            spec.config_path = str(path)
+        else:
+            spec = load_spec(config or Path.cwd(), request=request)
+        if filter_failing:
+            failed = pf.failing_vars(filter_failing, database_url=database_url,
+                                     base_dir=spec.base_dir)  # fmt: skip
+            pf.keep_failing(spec, failed)
+            if not spec.tests:
+                console.print(f"No failed test in {render.escape(filter_failing)}: nothing to run.")
+                raise typer.Exit(0)
+        if filter_providers:
+            pf.filter_providers(spec, filter_providers)
+        pf.apply_vars(spec, var_overrides)
         progress = render.TrialProgress(console, enabled=not no_progress, verbose=verbose)
         # Everything loaded so far lives until exit: move it out of the collector's sight, so
         # that collections during the run do not walk the imported modules (~8% less CPU).
@@ -117,7 +181,14 @@ def eval_command(
     except KeyboardInterrupt:  # Ctrl-C while loading, before the run (and its handler) began
         render.print_error("interrupted before the run started; nothing was stored")
         raise typer.Exit(EXIT_CANCELLED) from None
-    render.print_summary(console, result.summary, progress.failures)
+    render.print_summary(
+        console,
+        result.summary,
+        progress.failures,
+        kpi_errors=progress.kpi_errors,
+        kpi_error_count=progress.kpi_error_count,
+        table=not no_table,
+    )
     console.print(f"Run [bold]{result.run_id}[/bold] ({result.status}) saved.")
     for path in output or []:
         try:
@@ -126,7 +197,7 @@ def eval_command(
             render.print_error(f"cannot write {str(path)!r}: {exc}")
             raise typer.Exit(EXIT_ERROR) from None
         console.print(f"Wrote {render.escape(str(path))}")
-    raise typer.Exit(_exit_code(result.summary, result.status, pass_rate_threshold))
+    raise typer.Exit(_exit_code(result.summary, result.status, pass_rate_threshold, failed_code))
 
 
 async def _run(spec: Any, database_url: str | None, progress: Any, evaluate_async: Any) -> Any:
@@ -170,19 +241,25 @@ def _export(database_url: str, run_id: str, path: Path) -> None:
         store.close()
 
 
-def _exit_code(summary: dict[str, Any], status: str, threshold: float | None) -> int:
+def _exit_code(
+    summary: dict[str, Any],
+    status: str,
+    threshold: float | None,
+    failed: int = EXIT_FAILED_TESTS,
+) -> int:
+    """0, `failed` (100 unless $PROMPTFOO_FAILED_TEST_EXIT_CODE says) or 130 when cancelled."""
     if status == "cancelled":
         return EXIT_CANCELLED
     kpi = summary.get("kpi") or {}
     if kpi.get("threshold") is not None:
         # The KPI score is the gate (with the pass-rate threshold too, when one is given).
         if not kpi.get("passed"):
-            return EXIT_FAILED_TESTS
+            return failed
         if threshold is None:
             return 0
     total = summary.get("total", 0)
     passed = summary.get("passed", 0)
     if threshold is not None:
         rate = 100.0 * passed / total if total else 0.0
-        return 0 if rate >= threshold else EXIT_FAILED_TESTS
-    return 0 if passed == total else EXIT_FAILED_TESTS
+        return 0 if rate >= threshold else failed
+    return 0 if passed == total else failed

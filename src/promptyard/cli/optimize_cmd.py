@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from promptyard.optimize.loop import Outcome, Settings
 
 EXIT_FAILED = 1  # the search could not run, or the winner could not be saved
-EXIT_USAGE = 2  # bad input, as typer's own usage errors: the message names the field
+EXIT_USAGE = 1  # bad input, as `eval` exits: the message names the field
 EXIT_CANCELLED = 130  # 128 + SIGINT
 METRICS = ("score", "pass")
 

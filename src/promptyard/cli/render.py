@@ -44,6 +44,8 @@ class TrialProgress:
         self.enabled = enabled and console.is_terminal
         self.verbose = verbose
         self.failures: list[TrialResult] = []
+        self.kpi_errors: list[TrialResult] = []  # the first trials whose KPIs could not be computed
+        self.kpi_error_count = 0
         self._progress: Progress | None = None
         self._task: Any = None
         self._passed = 0
@@ -89,6 +91,11 @@ class TrialProgress:
             self._failed += 1
             if len(self.failures) < MAX_FAILURES_SHOWN:
                 self.failures.append(trial)
+        kpi_errors = kpi_error_messages(trial)
+        if kpi_errors:
+            self.kpi_error_count += 1
+            if len(self.kpi_errors) < MAX_FAILURES_SHOWN:
+                self.kpi_errors.append(trial)
         if self.verbose:
             mark = "[green]PASS[/green]" if trial.success else "[red]FAIL[/red]"
             why = trial.error or (trial.grading.reason if trial.grading else "")
@@ -96,8 +103,34 @@ class TrialProgress:
                 f"{mark} #{trial.index} {escape(trial.description or '')} "
                 f"[dim]{escape(trial.provider_label)}[/dim] {escape(_short(why, 100))}"
             )
+            for message in kpi_errors:
+                self.console.print(f"  [yellow]KPI error:[/yellow] {escape(_short(message, 200))}")
         if self._progress is not None:
             self._progress.update(self._task, advance=1, passed=self._passed, failed=self._failed)
+
+
+def kpi_error_messages(trial: TrialResult) -> list[str]:
+    """Why the trial's KPIs could not be computed (`KPI "quality": unknown variable ...`)."""
+    errors = (trial.kpis or {}).get("errors") or {}
+    return [str(message) for message in errors.values()] if isinstance(errors, dict) else []
+
+
+def print_kpi_errors(console: Console, trials: list[TrialResult], count: int) -> None:
+    """The trials whose KPIs errored (each counts as 0 in the KPI score), with the reason."""
+    if not trials:
+        return
+    console.print(
+        f"[yellow]KPI errors[/yellow] on {count} trial(s) (an erroring KPI counts as 0)"
+        + (f"; first {len(trials)}:" if count > len(trials) else ":")
+    )
+    for trial in trials:
+        name = trial.description or f"case {trial.case_index}"
+        for message in kpi_error_messages(trial):
+            console.print(
+                f"  [yellow]![/yellow] {escape(name)} "
+                f"[dim]({escape(_short(trial.prompt_label, 40))} x "
+                f"{escape(trial.provider_label)})[/dim]: {escape(_short(message, 300))}"
+            )
 
 
 def _print_spend_and_kpis(console: Console, summary: dict[str, Any]) -> None:
@@ -128,7 +161,23 @@ def _print_spend_and_kpis(console: Console, summary: dict[str, Any]) -> None:
         console.print(line)
 
 
-def print_summary(console: Console, summary: dict[str, Any], failures: list[TrialResult]) -> None:
+def print_summary(
+    console: Console,
+    summary: dict[str, Any],
+    failures: list[TrialResult],
+    *,
+    kpi_errors: list[TrialResult] | None = None,
+    kpi_error_count: int = 0,
+    table: bool = True,
+) -> None:
+    if table:
+        _print_table(console, summary)
+    _print_spend_and_kpis(console, summary)
+    print_kpi_errors(console, kpi_errors or [], max(kpi_error_count, len(kpi_errors or [])))
+    _print_failures_and_totals(console, summary, failures)
+
+
+def _print_table(console: Console, summary: dict[str, Any]) -> None:
     table = Table(title="Results", title_justify="left")
     for column in (
         "prompt",
@@ -165,7 +214,11 @@ def print_summary(console: Console, summary: dict[str, Any], failures: list[Tria
             _ms(latency["p95"]),
         )
     console.print(table)
-    _print_spend_and_kpis(console, summary)
+
+
+def _print_failures_and_totals(
+    console: Console, summary: dict[str, Any], failures: list[TrialResult]
+) -> None:
     if failures:
         console.print(f"[bold red]Failures[/bold red] (first {len(failures)}):")
         for trial in failures:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from promptyard.core.types import TrialResult
     from promptyard.store import Store
 
 runs_app = typer.Typer(help="List and inspect stored runs.", no_args_is_help=True)
@@ -92,19 +93,29 @@ def show_run(
     console = render.make_console()
     with open_store(database_url, project) as store:
         run = store.get_run(run_id)
-        failures = [t for t in store.iter_trials(run.id) if not t.success][
-            : render.MAX_FAILURES_SHOWN
-        ]
+        failures: list[TrialResult] = []
+        kpi_errors: list[TrialResult] = []
+        kpi_error_count = 0
+        for t in store.iter_trials(run.id):
+            if not t.success and len(failures) < render.MAX_FAILURES_SHOWN:
+                failures.append(t)
+            if render.kpi_error_messages(t):
+                kpi_error_count += 1
+                if len(kpi_errors) < render.MAX_FAILURES_SHOWN:
+                    kpi_errors.append(t)
     console.print(f"Run [bold]{run.id}[/bold]  {run.status}  {run.created_at}")
     if run.description:
         console.print(run.description)
-    render.print_summary(console, run.summary or {}, failures)
+    render.print_summary(
+        console, run.summary or {}, failures, kpi_errors=kpi_errors, kpi_error_count=kpi_error_count
+    )
 
 
 def export_command(
     run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
     fmt: Annotated[
-        str | None, typer.Option("--format", "-f", help="json, jsonl, csv, md, html or junit.")
+        str | None,
+        typer.Option("--format", "-f", help="json, jsonl, csv, yaml, txt, md, html or junit."),
     ] = None,
     output: Annotated[
         str | None, typer.Option("-o", "--output", help="File to write (default: stdout).")

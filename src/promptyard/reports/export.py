@@ -1,4 +1,5 @@
-"""Write a stored run as JSON (promptfoo's shape), JSONL, CSV, Markdown, HTML or JUnit XML.
+"""Write a stored run as JSON or YAML (promptfoo's shape), JSONL, CSV, text, Markdown, HTML or
+JUnit XML.
 
 Every format streams trial by trial; markdown.py, html.py and junit.py hold the last three.
 
@@ -33,9 +34,9 @@ class RunInfo(Protocol):
     providers: list[dict[str, Any]]
 
 
-FORMATS = ("json", "jsonl", "csv", "md", "html", "junit")
+FORMATS = ("json", "jsonl", "csv", "yaml", "txt", "md", "html", "junit")
 # File extensions, where they differ from the format's name.
-EXTENSIONS = {"markdown": "md", "htm": "html", "xml": "junit"}
+EXTENSIONS = {"yml": "yaml", "markdown": "md", "htm": "html", "xml": "junit"}
 
 # promptfoo's ResultFailureReason
 _NONE, _ASSERT, _ERROR = 0, 1, 2
@@ -135,6 +136,99 @@ def write_json(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> Non
     out.write(', "shareableUrl": null}\n')
 
 
+def write_yaml(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> None:
+    """promptfoo's output document (the JSON one) as YAML, streamed trial by trial."""
+    import yaml
+
+    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+    def block(value: Any, indent: str) -> str:
+        plain = json.loads(json.dumps(value, ensure_ascii=False, default=str))
+        text = yaml.dump(plain, Dumper=dumper, sort_keys=False, allow_unicode=True,
+                         default_flow_style=False, width=100)  # fmt: skip
+        return "".join(indent + line for line in text.splitlines(keepends=True))
+
+    def field(name: str, value: Any, indent: str = "") -> None:
+        if isinstance(value, (dict, list)) and value:
+            out.write(f"{indent}{name}:\n")
+            out.write(block(value, indent + "  "))
+        else:
+            out.write(block({name: value}, indent))
+
+    summary = run.summary or {}
+    prompt_index = {p["id"]: i for i, p in enumerate(run.prompts)}
+    for name, value in (("evalId", run.id), ("description", run.description),
+                        ("status", run.status), ("createdAt", run.created_at),
+                        ("finishedAt", run.finished_at)):  # fmt: skip
+        field(name, value)
+    out.write("results:\n  version: 3\n")
+    field("timestamp", run.created_at, "  ")
+    field("prompts", run.prompts, "  ")
+    successes = failures = errors = 0
+    tokens = {"total": 0, "prompt": 0, "completion": 0, "cached": 0}
+    wrote = False
+    for trial in trials:
+        if not wrote:
+            out.write("  results:\n")
+            wrote = True
+        out.write(block([trial_to_promptfoo(trial, prompt_index)], "  "))
+        if trial.error is not None:
+            errors += 1
+        elif trial.success:
+            successes += 1
+        else:
+            failures += 1
+        for key, count in trial.usage.to_dict().items():
+            tokens[key] += count
+    if not wrote:
+        out.write("  results: []\n")
+    stats = {"successes": successes, "failures": failures, "errors": errors, "tokenUsage": tokens}
+    field("stats", stats, "  ")
+    field("summary", summary)
+    # Stored configs are redacted already; again here for runs stored by older versions.
+    field("config", redact(run.config))
+    out.write("shareableUrl: null\n")
+
+
+def write_txt(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> None:
+    """A plain-text report: the run, one line per prompt x provider, then one block per trial
+    (promptfoo's .txt output is its results table as text)."""
+    summary = run.summary or {}
+    out.write(f"Run {run.id} ({run.status}) {run.created_at}\n")
+    if run.description:
+        out.write(f"{run.description}\n")
+    total, passed = summary.get("total", 0), summary.get("passed", 0)
+    out.write(
+        f"{passed}/{total} passed ({100 * float(summary.get('pass_rate', 0.0)):.1f}%), "
+        f"{summary.get('failed', 0)} failed, {summary.get('errors', 0)} errors\n\n"
+    )
+    for pair in summary.get("pairs") or []:
+        out.write(
+            f"{_one_line(pair.get('prompt_label', ''), 60)} x "
+            f"{_one_line(pair.get('provider_label', ''), 40)}: "
+            f"{pair.get('passed', 0)} passed, {pair.get('failed', 0)} failed, "
+            f"{pair.get('errors', 0)} errors ({100 * float(pair.get('pass_rate', 0.0)):.1f}%)\n"
+        )
+    for t in trials:
+        verdict = "ERROR" if t.error is not None else ("PASS" if t.success else "FAIL")
+        name = t.description or f"case {t.case_index}"
+        out.write(f"\n[{verdict}] {_one_line(name, 100)}\n")
+        out.write(f"  prompt:   {_one_line(t.prompt_label, 100)}\n")
+        out.write(f"  provider: {_one_line(t.provider_label, 100)}\n")
+        if t.vars:
+            text = json.dumps(t.vars, ensure_ascii=False, default=str)
+            out.write(f"  vars:     {_one_line(text, 200)}\n")
+        out.write(f"  output:   {_one_line(output_text(t.output), 500)}\n")
+        why = _error(t) or _failure_reason(t)
+        if why:
+            out.write(f"  reason:   {_one_line(why, 500)}\n")
+
+
+def _one_line(value: Any, limit: int) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def write_jsonl(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> None:
     prompt_index = {p["id"]: i for i, p in enumerate(run.prompts)}
     for trial in trials:
@@ -211,7 +305,9 @@ def _write_junit(run: RunInfo, trials: Iterable[TrialResult], out: IO[str]) -> N
 WRITERS: dict[str, Callable[[RunInfo, Iterable[TrialResult], IO[str]], None]] = {
     "json": write_json,
     "jsonl": write_jsonl,
+    "yaml": write_yaml,
     "csv": write_csv,
+    "txt": write_txt,
     "md": _write_md,
     "html": _write_html,
     "junit": _write_junit,
