@@ -18,6 +18,7 @@ from promptyard.errors import ConfigError
 from promptyard.project.cases import SPLITS, parse_test
 from promptyard.project.files import LoadContext, why
 from promptyard.project.source import Path, Source, suggest, type_name
+from promptyard.trust.files import split_function, strip_prefix
 
 # promptfoo's base assertion types, in its order: `__expected` values are matched against them.
 _BASE_TYPES = (
@@ -279,8 +280,23 @@ def iter_structured(
         data = [data]
     if not isinstance(data, list):
         src.fail(f"expected a list of tests, got {type_name(data)}")
+    folder = os.path.dirname(full)
     for index, item in enumerate(data):
+        item = with_vars_files(item, ctx, src, (index,), folder)
         yield parse_test(item, src, (index,)), src, (index,)
+
+
+def with_vars_files(
+    item: Any, ctx: LoadContext, src: Source, at: Path, base_dir: str | None = None
+) -> Any:
+    """A test mapping whose `vars` names files (a path, glob or list of them) with those
+    files' variables in their place; anything else unchanged."""
+    if not isinstance(item, dict):
+        return item
+    value = item.get("vars")
+    if isinstance(value, str) or (isinstance(value, list) and value):
+        return {**item, "vars": ctx.vars_files(value, src, (*at, "vars"), base_dir)}
+    return item
 
 
 _READERS = {".csv": iter_csv, ".tsv": iter_csv, ".jsonl": iter_jsonl}
@@ -327,3 +343,69 @@ def read_rows(path: str, *, display_name: str | None = None) -> list[dict[str, A
             }
         )
     return rows
+
+
+_GENERATOR_EXTENSIONS = (".py", ".js", ".cjs", ".mjs", ".ts", ".cts", ".mts")
+
+
+def is_generator_ref(ref: str) -> bool:
+    """Whether a `tests` entry names a test generator script (`file://gen.py[:fn]`)."""
+    name, _ = split_function(ref)
+    return strip_prefix(name).lower().endswith(_GENERATOR_EXTENSIONS)
+
+
+def iter_generated(
+    ref: str, config: Any, ctx: LoadContext, src: Source, at: Path
+) -> Iterator[tuple[TestCase, Source, Path]]:
+    """The tests a generator script returns, as promptfoo runs it: a Python function (only
+    where the trust policy allows Python) called with the entry's `config` when it has one;
+    the result is a list of test mappings (or one)."""
+    name, function = split_function(ref)
+    if not strip_prefix(name).lower().endswith(".py"):
+        src.fail(
+            "JavaScript test generators are not supported yet; write a Python generator"
+            " (file://gen.py:fn) or a data file",
+            at,
+        )
+    ctx.trust.check_python("Python test generators", file=src.name, field=src.field(at))
+    (full,) = ctx.resolve(name, src, at, "tests")[:1]
+    function = function or "generate_tests"  # promptfoo's default function name
+    label = f"{ctx.display(full)}:{function}"
+    fn = _python_function(full, function, label, src, at)
+    try:
+        data = fn(config) if config is not None else fn()
+    except Exception as exc:
+        src.fail(f"{label} failed: {type(exc).__name__}: {exc}", at)
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        src.fail(f"{label} must return a list of tests, got {type_name(data)}", at)
+    gen_src = Source(label)
+    for index, item in enumerate(data):
+        yield parse_test(item, gen_src, (index,)), gen_src, (index,)
+
+
+def _python_function(full: str, function: str, label: str, src: Source, at: Path) -> Any:
+    import importlib.util
+    import sys
+
+    module_name = "promptyard_user_" + format(abs(hash(full)), "x")
+    spec = importlib.util.spec_from_file_location(module_name, full)
+    if spec is None or spec.loader is None:
+        src.fail(f"cannot load {label} as Python", at)
+    module = importlib.util.module_from_spec(spec)
+    folder = os.path.dirname(full)  # the script may import its neighbours, as promptfoo's
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        src.fail(f"importing {label} failed: {type(exc).__name__}: {exc}", at)
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
+    fn = getattr(module, function, None)
+    if not callable(fn):
+        src.fail(f"{label}: the script defines no function {function}()", at)
+    return fn

@@ -87,6 +87,29 @@ class LoadContext:
         except FileRefError as exc:
             raise src.error(exc.reason, path) from None
 
+    def vars_files(
+        self, value: str | list[Any], src: Source, path: Path, base_dir: str | None = None
+    ) -> dict[str, Any]:
+        """A test's `vars` given as files (a path or glob, or a list of them), as promptfoo
+        reads them: every matching YAML/JSON file's mapping merged in order, later files
+        winning. Relative to `base_dir` (a test file's folder), else the config's."""
+        refs = [value] if isinstance(value, str) else value
+        merged: dict[str, Any] = {}
+        for i, ref in enumerate(refs):
+            at = path if isinstance(value, str) else (*path, i)
+            if not isinstance(ref, str):
+                src.fail("expected a mapping of variable names to values, or file paths", at)
+            try:
+                found = resolve(self.trust, ref, base_dir or self.base_dir, what="vars")
+            except FileRefError as exc:
+                raise src.error(exc.reason, at) from None
+            for full in found:
+                data, file_src = self.read_structured(full, src, at)
+                if not isinstance(data, dict):
+                    file_src.fail("a vars file must hold a mapping of variable names to values")
+                merged.update(data)
+        return merged
+
     def check(self, ref: str, what: str, where: str | None) -> None:
         """Refuse a reference read later (an assertion value, a judge prompt, code: file://
         x.py:fn) that the policy does not allow; it need not exist yet."""

@@ -16,7 +16,12 @@ from typing import Any
 from promptyard.core.types import EvalOptions, EvalSpec, TestCase
 from promptyard.errors import ConfigError
 from promptyard.project.cases import check_case_files, finish_case, parse_test
-from promptyard.project.datasets import iter_test_file
+from promptyard.project.datasets import (
+    is_generator_ref,
+    iter_generated,
+    iter_test_file,
+    with_vars_files,
+)
 from promptyard.project.files import LoadContext
 from promptyard.project.grading import apply_grading, judge_ref, load_metrics
 from promptyard.project.prompts import load_prompts
@@ -253,12 +258,20 @@ def _collect_tests(
     items = [value] if isinstance(value, str) else value or []
     for i, item in enumerate(items):
         at: Path = ("tests",) if isinstance(value, str) else ("tests", i)
-        if isinstance(item, str):
+        if isinstance(item, str) and is_generator_ref(item):
+            for case, case_src, case_path in iter_generated(item, None, ctx, src, at):
+                tests.extend(finish_case(case, default, ctx, case_src, case_path))
+        elif isinstance(item, str):
             for full in ctx.resolve(item, src, at, "tests"):
                 for case, case_src, case_path in iter_test_file(full, ctx, src, at):
                     tests.extend(finish_case(case, default, ctx, case_src, case_path))
         elif isinstance(item, dict) and "path" in item:
-            src.fail("test generators ({path: ..., config: ...}) are not supported", at)
+            src.check_keys(item, at, ("path", "config"))
+            ref = src.expect(item["path"], str, "a file:// path", (*at, "path"))
+            if not is_generator_ref(ref):
+                src.fail("`path` names a test generator script (file://gen.py:fn)", (*at, "path"))
+            for case, case_src, case_path in iter_generated(ref, item.get("config"), ctx, src, at):
+                tests.extend(finish_case(case, default, ctx, case_src, case_path))
         else:
             tests.extend(_inline_test(item, default, ctx, src, at))
     tests.extend(_scenario_tests(data.get("scenarios"), default, ctx, src))
@@ -281,6 +294,7 @@ def _inline_test(
 def _parse_or_error(item: Any, ctx: LoadContext, src: Source, at: Path) -> TestCase:
     """parse_test; under `ctx.errored_tests`, a problem confined to this test (one of its
     assertions, or a key we don't know) gives an errored TestCase instead of an error."""
+    item = with_vars_files(item, ctx, src, at)
     try:
         return parse_test(item, src, at)
     except ConfigError as exc:

@@ -17,6 +17,7 @@ from promptyard.errors import ConfigError
 from promptyard.project.files import FILE_PREFIX, GLOB_CHARS, LoadContext
 from promptyard.project.source import Path, Source, type_name
 from promptyard.project.yamlio import load_yaml
+from promptyard.trust.files import split_function
 
 PROMPT_DELIMITER = "---"
 PROMPT_KEYS = ("id", "label", "raw")
@@ -190,6 +191,17 @@ def _one(
     src: Source,
     path: Path,
 ) -> list[PromptTemplate]:
+    script, function = split_function(ref_or_text)
+    if function is not None or (
+        ref_or_text.startswith(FILE_PREFIX)
+        and os.path.splitext(script)[1].lower() in _SCRIPT_EXTENSIONS
+    ):
+        src.fail(
+            f"{ref_or_text}: prompt functions are not supported yet (promptfoo calls one per"
+            " test to build the prompt); write the prompt as a template in a text, JSON or"
+            " YAML file",
+            path,
+        )
     if ref_or_text.startswith(FILE_PREFIX):
         files: list[str] | None = ctx.resolve(ref_or_text, src, path, "prompt")
     else:

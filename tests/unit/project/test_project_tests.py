@@ -104,7 +104,7 @@ def test_unknown_assertion_types_are_left_for_the_scorer_registry(write: WriteFi
             "tests[0].assert[0].threshold",
             "expected a number",
         ),
-        ("tests:\n  - vars: [a, b]\n", 4, "tests[0].vars", "expected a mapping"),
+        ("tests:\n  - vars: [1, 2]\n", 4, "tests[0].vars[0]", "expected a mapping"),
         ("tests:\n  - varz: {q: a}\n", 4, "tests[0].varz", 'did you mean "vars"'),
         ("tests:\n  - provider: echo\n", 4, "tests[0].provider", "not supported"),
         ("tests:\n  - split: training\n", 4, "tests[0].split", "train, val, test"),
@@ -294,11 +294,11 @@ def test_missing_test_file_names_field_and_path(write: WriteFile) -> None:
 
 
 def test_unsupported_test_sources(write: WriteFile) -> None:
-    write("gen.py", "def tests(): return []\n")
-    with pytest.raises(ConfigError, match="generator scripts are not supported"):
-        load_tests(write, "tests: file://gen.py\n")
+    write("gen.js", "module.exports = () => [];\n")
+    with pytest.raises(ConfigError, match="JavaScript test generators are not supported"):
+        load_tests(write, "tests: file://gen.js\n")
     with pytest.raises(ConfigError, match="not supported"):
-        load_tests(write, "tests:\n  - path: file://gen.py\n    config: {}\n")
+        load_tests(write, "tests:\n  - path: file://gen.js\n    config: {}\n")
 
 
 # ------------------------------------------------------------ defaultTest merging

@@ -10,6 +10,7 @@ from tests.unit.project.conftest import WriteFile
 
 from promptyard.errors import ConfigError
 from promptyard.library import load_spec
+from promptyard.trust import TrustPolicy
 
 
 def test_image_vars_are_data_urls_as_promptfoo_sends_them(write: WriteFile) -> None:
@@ -87,3 +88,73 @@ def test_js_configs_that_are_not_plain_data_are_refused_naming_why(
 ) -> None:
     with pytest.raises(ConfigError, match=re.escape(needle)):
         load_spec(write("promptfooconfig.js", source))
+
+
+GENERATOR = """
+def generate_tests(config=None):
+    words = (config or {}).get("words", ["cats"])
+    return [{"vars": {"word": w}, "assert": [{"type": "contains", "value": w}]} for w in words]
+"""
+
+
+def test_python_test_generators_run_with_their_config(write: WriteFile) -> None:
+    write("gen.py", GENERATOR)
+    path = write(
+        "promptfooconfig.yaml",
+        """
+        prompts: ["Say {{ word }}"]
+        providers: [echo]
+        tests:
+          - file://gen.py
+          - path: file://gen.py:generate_tests
+            config: {words: [owls, bats]}
+        """,
+    )
+    tests = load_spec(path).tests
+    assert [t.vars["word"] for t in tests] == ["cats", "owls", "bats"]
+    assert tests[1].where == "gen.py:generate_tests: [0]"
+
+
+def test_python_test_generators_obey_the_trust_policy(write: WriteFile) -> None:
+    write("gen.py", GENERATOR)
+    path = write(
+        "promptfooconfig.yaml",
+        'prompts: ["Say {{ word }}"]\nproviders: [echo]\ntests: file://gen.py:generate_tests\n',
+    )
+    with pytest.raises(ConfigError, match="Python test generators run code"):
+        load_spec(path, trust=TrustPolicy(allow_python=False))
+
+
+def test_a_failing_generator_is_named(write: WriteFile) -> None:
+    write("gen.py", "def generate_tests():\n    raise ValueError('no data')\n")
+    path = write("promptfooconfig.yaml", "prompts: [x]\nproviders: [echo]\ntests: file://gen.py\n")
+    with pytest.raises(ConfigError, match=r"gen.py:generate_tests failed: ValueError: no data"):
+        load_spec(path)
+
+
+def test_vars_given_as_a_file_glob_are_merged_as_promptfoo_does(write: WriteFile) -> None:
+    write("vars/a.yaml", "topic: cats\ntone: calm\n")
+    write("vars/b.yaml", "tone: loud\n")
+    write("tests/t.yaml", "- vars: ../vars/*.yaml\n")
+    path = write(
+        "promptfooconfig.yaml",
+        """
+        prompts: ["{{ topic }} {{ tone }}"]
+        providers: [echo]
+        tests:
+          - vars: [file://vars/a.yaml]
+          - file://tests/t.yaml
+        """,
+    )
+    tests = load_spec(path).tests
+    assert [t.vars for t in tests] == [
+        {"topic": "cats", "tone": "calm"},
+        {"topic": "cats", "tone": "loud"},  # relative to the test file; later files win
+    ]
+
+
+def test_prompt_functions_are_refused_naming_them(write: WriteFile) -> None:
+    write("prompt.py", "def make(context):\n    return 'x'\n")
+    path = write("promptfooconfig.yaml", "prompts: [file://prompt.py:make]\nproviders: [echo]\n")
+    with pytest.raises(ConfigError, match="prompt functions are not supported yet"):
+        load_spec(path)
