@@ -8,10 +8,12 @@ an error that carries the raw reply (never a silent zero).
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -20,7 +22,6 @@ from typing import Any
 import yaml
 
 from promptyard.errors import ConfigError
-from promptyard.scorers.structured import extract_json_objects
 from promptyard.scorers.values import json_stringify, render
 
 PROMPT_VERSION = "v1"
@@ -111,10 +112,146 @@ def _messages(value: Any, where: str) -> tuple[tuple[str, str], ...]:
 
 
 def first_json_object(text: str) -> dict[str, Any]:
-    for obj in extract_json_objects(text):
-        if isinstance(obj, dict):
-            return obj
+    """The first mapping in a judge's reply, read as leniently as promptfoo reads it.
+
+    promptfoo's extractJsonObjects tries, from each `{`, ever longer slices of the reply
+    until one parses as YAML (after turning `//` comments into `#`), so near-JSON passes:
+    unquoted keys and values, comments, trailing commas, single quotes, and prose or code
+    fences around the object. Here: strict JSON first (the same object when it is JSON),
+    then YAML on the slices that end at a `}` (only those can close a flow mapping), with
+    YAML 1.2 booleans as js-yaml reads them (`yes` stays a string) and no aliases.
+    """
+    for obj in lenient_objects(text):
+        return obj
     raise JudgeParseError("the reply holds no JSON object")
+
+
+_DECODER = json.JSONDecoder()
+_JSON_START = re.compile(r"\{\s*[\"}]")
+_MAX_OBJECT_CHARS = 100_000  # promptfoo's maxJsonLength
+_MAX_CLOSINGS = 64  # `}` tried as the end of one object
+_MAX_YAML_TRIES = 512  # YAML parses for one reply
+_MAX_YAML_CHARS = 200_000  # text given to the YAML parser for one reply (~2.5 µs a char)
+_MAX_DEPTH = 32  # deeper slices are not given to the (recursive) YAML parser
+
+
+def lenient_objects(text: str) -> Iterator[dict[str, Any]]:
+    """Mappings found in `text`, left to right, each scan resuming after the last found."""
+    tries = budget = 0
+    closes: list[int] | None = None  # positions of `}`, found on first need
+    i = text.find("{")
+    while i >= 0:
+        found: dict[str, Any] | None = None
+        end = i + 1
+        if _JSON_START.match(text, i):  # only then can strict JSON succeed (errors cost O(n))
+            try:
+                obj, end = _DECODER.raw_decode(text, i)
+                if isinstance(obj, dict):
+                    found = obj
+            except ValueError:
+                pass
+        if found is None:
+            if closes is None:
+                closes = [k for k, char in enumerate(text) if char == "}"]
+            if not closes or closes[-1] < i:
+                return  # no `}` left: nothing further can close a mapping
+            at = bisect.bisect_left(closes, i)
+            for j in closes[at : at + _MAX_CLOSINGS]:
+                if j - i >= _MAX_OBJECT_CHARS:
+                    break
+                candidate = text[i : j + 1]
+                tries += 1
+                budget += len(candidate)
+                if tries > _MAX_YAML_TRIES or budget > _MAX_YAML_CHARS:
+                    return
+                obj = _yaml_mapping(candidate) if _depth(candidate) <= _MAX_DEPTH else None
+                if obj is not None:
+                    found, end = obj, j + 1
+                    break
+        if found is not None:
+            yield found
+            i = text.find("{", end)
+        else:
+            i = text.find("{", i + 1)
+
+
+def _depth(text: str) -> int:
+    """How deeply brackets nest in `text` (quotes ignored: an upper bound)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "}]":
+            depth -= 1
+    return deepest
+
+
+class _ReplyLoader(yaml.SafeLoader):
+    """YAML as js-yaml reads a judge's reply: YAML 1.2 booleans (true/false only), and no
+    aliases (a reply cannot make a value that is larger than its text)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("aliases are not read in judge replies")
+        return super().compose_node(parent, index)
+
+
+_ReplyLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ReplyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _yaml_mapping(candidate: str) -> dict[str, Any] | None:
+    try:
+        value = yaml.load(slash_comments_to_hash(candidate), Loader=_ReplyLoader)
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    return {str(k): v for k, v in value.items()}
+
+
+_LETTER = re.compile(r"[a-zA-Z]")
+
+
+def slash_comments_to_hash(text: str) -> str:
+    """promptfoo's convertSlashCommentsToHash: `//` outside quotes starts a comment, so it
+    becomes `#` (two slashes per hash), line by line; an apostrophe inside a word does not
+    open a quote."""
+    lines = []
+    for line in text.split("\n"):
+        state = ""  # "", "'" or '"'
+        out: list[str] = []
+        i = 0
+        while i < len(line):
+            char = line[i]
+            prev = line[i - 1] if i > 0 else ""
+            nxt = line[i + 1] if i + 1 < len(line) else ""
+            if not state:
+                if char == "'" and not _LETTER.match(prev):
+                    state = "'"
+                elif char == '"':
+                    state = '"'
+                elif char == "/" and nxt == "/":
+                    slashes = 2
+                    while i + slashes < len(line) and line[i + slashes] == "/":
+                        slashes += 1
+                    out.append("#" * (slashes // 2) + line[i + slashes :])
+                    break
+            elif state == "'":
+                if char == "'" and prev != "\\" and not _LETTER.match(nxt):
+                    state = ""
+            elif char == '"' and prev != "\\":
+                state = ""
+            out.append(char)
+            i += 1
+        lines.append("".join(out))
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
