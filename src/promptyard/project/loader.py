@@ -253,6 +253,8 @@ def _collect_tests(
 ) -> list[TestCase]:
     tests: list[TestCase] = []
     value = data.get("tests")
+    if isinstance(value, dict) and "path" in value:
+        value = [value]  # promptfoo's `tests: {path: file://gen.py:fn, config: ...}`
     if value is not None and not isinstance(value, (str, list)):
         src.fail(f"expected a list of tests or a file:// path, got {type_name(value)}", ("tests",))
     items = [value] if isinstance(value, str) else value or []
