@@ -15,13 +15,15 @@ from promptyard.project.source import Path, Source, type_name
 
 SPLITS = frozenset({"train", "val", "test"})
 
-TEST_KEYS = ("description", "vars", "assert", "options", "threshold", "metadata", "split")
+TEST_KEYS = (
+    "description", "vars", "assert", "options", "threshold", "metadata", "split",
+    "assertScoringFunction",
+)  # fmt: skip
 TEST_UNSUPPORTED = {
     "provider": "per-test providers are not supported yet; use a separate config",
     "providers": "filtering tests by provider is not supported yet",
     "prompts": "filtering tests by prompt is not supported yet",
     "providerOutput": "canned provider outputs are not supported yet",
-    "assertScoringFunction": "custom scoring functions are not supported yet",
 }
 ASSERT_KEYS = (
     "type", "value", "threshold", "weight", "metric", "transform", "provider", "config",
@@ -137,12 +139,22 @@ def parse_test(data: Any, src: Source, path: Path) -> TestCase:
     threshold = data.get("threshold")
     metadata = data.get("metadata") or {}
     src.expect(metadata, dict, "a mapping", (*path, "metadata"))
+    options = parse_options(data.get("options"), src, (*path, "options"))
+    scoring = data.get("assertScoringFunction")
+    if scoring is not None:
+        # Kept with the options, so that defaultTest's applies to every test that sets none.
+        src.expect(scoring, str, "a file:// reference (file://x.js[:fn] or file://x.py:fn)",
+                   (*path, "assertScoringFunction"))  # fmt: skip
+        if not scoring.startswith(FILE_PREFIX):
+            src.fail("expected a file:// reference to a .js or .py function",
+                     (*path, "assertScoringFunction"))  # fmt: skip
+        options = {**options, "assertScoringFunction": scoring}
     return TestCase(
         vars=parse_vars(data.get("vars"), src, (*path, "vars")),
         assertions=parse_assertions(data.get("assert"), src, (*path, "assert")),
         description=description,
         threshold=None if threshold is None else src.number(threshold, (*path, "threshold")),
-        options=parse_options(data.get("options"), src, (*path, "options")),
+        options=options,
         metadata=dict(metadata),
         split=parse_split(data.get("split"), src, (*path, "split")),
         where=src.where(path),
@@ -223,7 +235,7 @@ def check_case_files(tests: list[TestCase], ctx: LoadContext) -> None:
         options = test.options
         if options and id(options) not in options_seen:
             options_seen.add(id(options))
-            for key in ("rubricPrompt", "transform", "transformVars"):
+            for key in ("rubricPrompt", "transform", "transformVars", "assertScoringFunction"):
                 for ref in _file_refs(options.get(key)):
                     ctx.check(ref, f"options.{key}", test.where or None)
         for assertion in test.assertions:

@@ -367,6 +367,36 @@ class CodeRunner:
             raise ScorerError(f"Transform function did not return a value ({label})")
         return value
 
+    # ---- test scoring functions
+
+    async def score_test(self, ref_text: str, named_scores: dict[str, float], context: Any) -> Any:
+        """promptfoo's assertScoringFunction: `file://x.js[:fn]` (in the V8 sandbox) or
+        `file://x.py:fn` (where the policy allows Python) called with (namedScores, context);
+        returns what it returned. Raises ScorerError naming the file."""
+        ref = parse_file_ref(ref_text)
+        if ref is None:
+            raise ScorerError(
+                f"assertScoringFunction must be a file:// reference, got {ref_text!r}"
+            )
+        try:
+            if ref[0].lower().endswith(".py"):
+                if not self.trust.allow_python:
+                    raise _UserCodeError(PYTHON_DISABLED)
+                if not ref[1]:
+                    raise _UserCodeError("name the Python function: file://path.py:function")
+                full = self._resolve(ref[0])
+                fn = self._py.from_file(full, ref[1])
+                scores, ctx = json.loads(_dumps([named_scores, context]))
+                return call_user(fn, scores, ctx, filename=full)
+            fn_id = self._js_function(ref_text, ref, _assertion_body)
+            result = await self._js.call(fn_id, _dumps([named_scores, context]))
+            return _js_value_as_python(result)
+        except JsError as exc:
+            cls = SandboxLimitError if exc.kind in ("timeout", "memory") else ScorerError
+            raise cls(f"{ref[0]}: {exc}") from None
+        except (_UserCodeError, PythonScriptError) as exc:
+            raise ScorerError(f"{ref[0]}: {exc}") from None
+
     # ---- internals
 
     def _js_function(self, code: str, ref: tuple[str, str | None] | None, inline_body: Any) -> int:

@@ -154,7 +154,7 @@ class Grader:
         options = test.options
         judge = ""
         if options:
-            for name in ("transform", "postprocess"):
+            for name in ("transform", "postprocess", "assertScoringFunction"):
                 check_script_ref(options.get(name), trust=self._trust, base_dir=self._base_dir,
                                  what=f"options.{name}", field=test.where or None)  # fmt: skip
             judge = repr((options.get("provider"), options.get("rubricPrompt")))
@@ -199,7 +199,37 @@ class Grader:
                 sub.add(child_index, result, metric=self._metric(child, ctx), weight=child.weight)
             main.add(index, sub.result(group), metric=self._metric(group, ctx), weight=group.weight,
                      named_weights=sub.named_weights)  # fmt: skip
-        return main.result()
+        result = main.result()
+        scoring = test.options.get("assertScoringFunction")
+        if scoring:
+            result = await self._custom_score(str(scoring), result, test)
+        return result
+
+    async def _custom_score(self, ref: str, result: GradingResult, test: TestCase) -> GradingResult:
+        """promptfoo's assertScoringFunction: the function gets the named scores and
+        {threshold, componentResults, tokensUsed} and its {pass, score, reason} replace the
+        test's; an error fails the test with the reason."""
+        context: dict[str, Any] = {
+            "threshold": test.threshold,
+            "componentResults": [c.to_dict() for c in result.component_results],
+            "tokensUsed": (result.tokens_used or TokenUsage()).to_dict(),
+        }
+        try:
+            out = await self._code_runner().score_test(ref, dict(result.named_scores), context)
+            if isinstance(out, bool):
+                out = {"pass": out, "score": 1.0 if out else 0.0}
+            elif isinstance(out, (int, float)):
+                out = {"pass": out >= (test.threshold if test.threshold is not None else 1e-9),
+                       "score": float(out)}  # fmt: skip
+            if not isinstance(out, dict) or ("pass" not in out and "score" not in out):
+                raise ConfigError(f"{ref} must return {{pass, score, reason}}, got {out!r}")
+            score = float(out.get("score", 1.0 if out.get("pass") else 0.0))
+            passed = bool(out["pass"]) if "pass" in out else score > 0
+            reason = str(out.get("reason") or result.reason)
+            return replace(result, passed=passed, score=score, reason=reason)
+        except Exception as exc:
+            msg = f"Scoring function error: {exc}"
+            return replace(result, passed=False, score=0.0, reason=msg, error=msg)
 
     async def _run(self, assertion: Assertion, ctx: GradingContext) -> GradingResult:
         """One assertion; whatever goes wrong is recorded on its result, never raised."""
