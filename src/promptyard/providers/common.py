@@ -195,7 +195,12 @@ def _checked_backend_type() -> Any:
             if egress.host_listed(self._trust, host):
                 targets = [host]
             else:
-                targets = await egress.resolve_checked(self._trust, host, port)
+                try:
+                    targets = await egress.resolve_checked(self._trust, host, port)
+                except egress.EgressRefused:
+                    raise
+                except OSError as exc:  # no such name: a connection error, as unchecked
+                    raise httpcore2.ConnectError(str(exc)) from exc
             failure: Exception | None = None
             for target in targets:  # each address was checked; connect to the first that answers
                 try:
