@@ -266,7 +266,7 @@ def iter_jsonl(full: str, ctx: LoadContext) -> Iterator[tuple[TestCase, Source, 
                     data = json.loads(line)
                 except json.JSONDecodeError as exc:
                     row.fail(f"invalid JSON: {exc.msg} (column {exc.colno})")
-                yield parse_test(data, row, ()), row, ()
+                yield parse_or_error(data, ctx, row, ()), row, ()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {why(exc)}", file=name) from None
 
@@ -282,8 +282,38 @@ def iter_structured(
         src.fail(f"expected a list of tests, got {type_name(data)}")
     folder = os.path.dirname(full)
     for index, item in enumerate(data):
-        item = with_vars_files(item, ctx, src, (index,), folder)
-        yield parse_test(item, src, (index,)), src, (index,)
+        yield parse_or_error(item, ctx, src, (index,), folder), src, (index,)
+
+
+def parse_or_error(
+    item: Any, ctx: LoadContext, src: Source, at: Path, folder: str | None = None
+) -> TestCase:
+    """parse_test, with `vars` given as files read first (relative to `folder`, a test
+    file's, else the config's); under `ctx.errored_tests`, a problem confined to this test
+    (one of its assertions, or a key we don't know) gives an errored TestCase instead."""
+    item = with_vars_files(item, ctx, src, at, folder)
+    try:
+        return parse_test(item, src, at)
+    except ConfigError as exc:
+        if not ctx.errored_tests or not _confined(exc, src.field(at)):
+            raise
+        body = item if isinstance(item, dict) else {}
+        vars = body.get("vars")
+        description = body.get("description")
+        return TestCase(
+            vars=vars if isinstance(vars, dict) else {},
+            description=description if isinstance(description, str) else None,
+            where=src.where(at),
+            error=str(exc),
+        )
+
+
+def _confined(exc: ConfigError, test_field: str | None) -> bool:
+    """An unknown key in this test or one of its assertions: promptfoo runs the config and
+    errors that test alone. (A value of the wrong type still stops the load, as a typo
+    should; unknown assertion types and missing values are found by the grader's check.)"""
+    field = exc.field or ""
+    return bool(test_field) and field.startswith(test_field or "") and "unknown key" in str(exc)
 
 
 def with_vars_files(
@@ -382,7 +412,7 @@ def iter_generated(
         src.fail(f"{label} must return a list of tests, got {type_name(data)}", at)
     gen_src = Source(label)
     for index, item in enumerate(data):
-        yield parse_test(item, gen_src, (index,)), gen_src, (index,)
+        yield parse_or_error(item, ctx, gen_src, (index,)), gen_src, (index,)
 
 
 def _python_function(full: str, function: str, label: str, src: Source, at: Path) -> Any:

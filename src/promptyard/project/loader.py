@@ -20,7 +20,7 @@ from promptyard.project.datasets import (
     is_generator_ref,
     iter_generated,
     iter_test_file,
-    with_vars_files,
+    parse_or_error,
 )
 from promptyard.project.files import LoadContext
 from promptyard.project.grading import apply_grading, judge_ref, load_metrics
@@ -287,40 +287,10 @@ def _collect_tests(
 def _inline_test(
     item: Any, default: TestCase | None, ctx: LoadContext, src: Source, at: Path
 ) -> list[TestCase]:
-    case = _parse_or_error(item, ctx, src, at)
+    case = parse_or_error(item, ctx, src, at)
     if case.error is not None:
         return [case]
     return finish_case(case, default, ctx, src, at)
-
-
-def _parse_or_error(item: Any, ctx: LoadContext, src: Source, at: Path) -> TestCase:
-    """parse_test; under `ctx.errored_tests`, a problem confined to this test (one of its
-    assertions, or a key we don't know) gives an errored TestCase instead of an error."""
-    item = with_vars_files(item, ctx, src, at)
-    try:
-        return parse_test(item, src, at)
-    except ConfigError as exc:
-        if not ctx.errored_tests or not _confined(exc, src.field(at)):
-            raise
-        body = item if isinstance(item, dict) else {}
-        vars = body.get("vars")
-        description = body.get("description")
-        return TestCase(
-            vars=vars if isinstance(vars, dict) else {},
-            description=description if isinstance(description, str) else None,
-            where=src.where(at),
-            error=str(exc),
-        )
-
-
-def _confined(exc: ConfigError, test_field: str | None) -> bool:
-    """An error inside one test's assertions, or an unknown key in it: promptfoo runs the
-    config and errors that test alone."""
-    field = exc.field or ""
-    if not test_field or not field.startswith(test_field):
-        return False
-    rest = field[len(test_field) :]
-    return rest.startswith(".assert") or "unknown key" in str(exc)
 
 
 def _scenario_tests(
@@ -337,7 +307,7 @@ def _scenario_tests(
         configs = src.expect(scenario.get("config") or [{}], list, "a list", (*at, "config"))
         cases = src.expect(scenario.get("tests") or [{}], list, "a list", (*at, "tests"))
         parsed_cases = [
-            _parse_or_error(t, ctx, src, (*at, "tests", ti)) for ti, t in enumerate(cases)
+            parse_or_error(t, ctx, src, (*at, "tests", ti)) for ti, t in enumerate(cases)
         ]
         for ci, raw in enumerate(configs):
             base = parse_test(raw, src, (*at, "config", ci))

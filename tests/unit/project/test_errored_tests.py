@@ -71,3 +71,27 @@ def test_promptfoo_config_names() -> None:
     assert is_promptfoo_config("promptfooconfig.json")
     assert not is_promptfoo_config("promptyard.yaml")
     assert not is_promptfoo_config(None)
+
+
+def test_rows_of_a_test_file_error_alone_too(write: WriteFile) -> None:
+    write("cases.yaml", "- vars: {topic: a}\n- vars: {topic: b}\n  asert: []\n")
+    write("rows.jsonl", '{"vars": {"topic": "c"}, "assert": [{"type": "equals", "valeu": 1}]}\n')
+    path = write(
+        "promptfooconfig.yaml",
+        """
+        prompts: ["Say {{ topic }}"]
+        providers: [echo]
+        tests: [file://cases.yaml, file://rows.jsonl]
+        """,
+    )
+    tests = load_spec(path).tests
+    assert [t.vars for t in tests] == [{"topic": "a"}, {"topic": "b"}, {"topic": "c"}]
+    assert tests[0].error is None
+    assert 'unknown key "asert"' in str(tests[1].error)
+    assert 'unknown key "valeu"' in str(tests[2].error)
+
+
+def test_a_wrong_value_still_stops_the_load(write: WriteFile) -> None:
+    bad = CONFIG.replace("{type: contains, value: cats}", "{type: contains, threshold: high}")
+    with pytest.raises(ConfigError, match="expected a number"):
+        load_spec(write("promptfooconfig.yaml", bad))
