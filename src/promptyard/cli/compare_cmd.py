@@ -35,8 +35,29 @@ def compare_command(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", help="Only this prompt (label or id) of both runs.")
+    ] = None,
+    prompt_a: Annotated[
+        str | None, typer.Option("--prompt-a", help="Only this prompt (label or id) of run A.")
+    ] = None,
+    prompt_b: Annotated[
+        str | None, typer.Option("--prompt-b", help="Only this prompt (label or id) of run B.")
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Only this provider (label or id), both runs.")
+    ] = None,
+    provider_a: Annotated[
+        str | None, typer.Option("--provider-a", help="Only this provider (label or id) of A.")
+    ] = None,
+    provider_b: Annotated[
+        str | None, typer.Option("--provider-b", help="Only this provider (label or id) of B.")
+    ] = None,
 ) -> None:
-    """Compare two runs case by case (paired by case, prompt label, provider label, sample)."""
+    """Compare two runs case by case: paired by case, prompt label, provider label and sample,
+    except that two runs of one prompt and one provider each pair by case (whatever their
+    labels). Give the same run twice with --prompt-a and --prompt-b to compare two of its
+    prompts."""
     from promptyard.cli import render
     from promptyard.reports.compare import compare_runs
 
@@ -46,9 +67,21 @@ def compare_command(
     with open_store(database_url, project) as store:
         a = store.get_run(run_a)
         b = store.get_run(run_b)
-        result = compare_runs(
-            store.iter_trials(a.id), store.iter_trials(b.id), run_a=a.id, run_b=b.id, alpha=alpha
-        )
+        try:
+            result = compare_runs(
+                store.iter_trials(a.id),
+                store.iter_trials(b.id),
+                run_a=a.id,
+                run_b=b.id,
+                alpha=alpha,
+                prompt_a=prompt_a or prompt,
+                prompt_b=prompt_b or prompt,
+                provider_a=provider_a or provider,
+                provider_b=provider_b or provider,
+            )
+        except ValueError as exc:
+            render.print_error(exc)
+            raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -63,7 +96,12 @@ def _print(console: Console, c: Comparison) -> None:
     from promptyard.cli.render import escape
     from promptyard.reports.compare import format_p
 
-    console.print(f"A = [bold]{c.run_a}[/bold]\nB = [bold]{c.run_b}[/bold]")
+    console.print(f"A = [bold]{c.run_a}[/bold]{_chosen(c, 'a')}\n"
+                  f"B = [bold]{c.run_b}[/bold]{_chosen(c, 'b')}")  # fmt: skip
+    if "prompt_label" not in c.key or "provider_label" not in c.key:
+        how = ("case: each side has one prompt and one provider" if len(c.key) == 2
+               else ", ".join(c.key))  # fmt: skip
+        console.print(f"[dim]Paired by {how}.[/dim]")
     table = Table(title="Comparison (B vs A)", title_justify="left")
     headers = ("prompt", "provider", "paired", "improved", "regressed", "unchanged")
     for column in (*headers, "only A", "only B", "McNemar", "Δ mean score [95% CI]"):
@@ -102,3 +140,11 @@ def _print(console: Console, c: Comparison) -> None:
             names = ", ".join(escape(r.name) for r in refs[:MAX_REGRESSIONS_SHOWN])
             more = f", and {len(refs) - MAX_REGRESSIONS_SHOWN} more" if len(refs) > 10 else ""
             console.print(f"[yellow]Only in {side}:[/yellow] {names}{more}")
+
+
+def _chosen(c: Comparison, side: str) -> str:
+    from promptyard.cli.render import escape
+
+    parts = [f"{what} {c.selected[f'{what}_{side}']}" for what in ("prompt", "provider")
+             if c.selected.get(f"{what}_{side}")]  # fmt: skip
+    return f" [dim]({escape(', '.join(parts))})[/dim]" if parts else ""

@@ -5,6 +5,11 @@ Trials are paired by the key (case_id, prompt label, provider label, sample):
   assertions changed is a different case;
 - prompts and providers are matched by label, so "v2" in run A meets "v2" in run B even when
   the template text behind the label changed (that is usually what is being compared);
+- but a dimension with one value on each side is left out of the key: two runs of one prompt
+  and one provider each pair by case whatever their labels ("did my prompt change help?"), and
+  the pair's label reads "A's label → B's label";
+- `prompt_a`/`provider_a` (and the `_b` twins) keep one prompt or provider of a larger run (by
+  label or id), which is also how two prompts of one run are compared with each other;
 - `sample` pairs the i-th sample of a `--repeat N` run with the i-th of the other.
 
 A trial with an error counts as a fail. Cases present in only one run are counted and named,
@@ -144,6 +149,10 @@ class Comparison:
         """B breaks more paired cases than it fixes."""
         return self.total.regressed > self.total.improved
 
+    key: tuple[str, ...] = ("case_id", "prompt_label", "provider_label", "sample")
+    selected: dict[str, str | None] = field(default_factory=dict)
+    hint: str = ""  # why nothing paired, and what to choose
+
     @property
     def sentence(self) -> str:
         return verdict_sentence(self)
@@ -152,7 +161,9 @@ class Comparison:
         return {
             "run_a": self.run_a,
             "run_b": self.run_b,
-            "key": ["case_id", "prompt_label", "provider_label", "sample"],
+            "key": list(self.key),
+            "selected": dict(self.selected),
+            "hint": self.hint,
             "alpha": self.alpha,
             "significant": self.significant,
             "sentence": self.sentence,
@@ -165,14 +176,88 @@ class Comparison:
         }
 
 
-def _index(trials: Iterable[TrialResult]) -> dict[PairKey, _Slim]:
+@dataclass(slots=True)
+class _Side:
+    """One run's trials by full key, and the prompts and providers they came from."""
+
+    trials: dict[PairKey, _Slim]
+    prompts: dict[str, None]  # labels, first-seen order
+    providers: dict[str, None]
+    all_prompts: dict[str, None]  # before the selection
+    all_providers: dict[str, None]
+
+
+def _matches(value: str | None, label: str, ident: str) -> bool:
+    return value is None or value in (label, ident)
+
+
+def _index(
+    trials: Iterable[TrialResult], prompt: str | None = None, provider: str | None = None
+) -> _Side:
     # A key seen twice (a resumed run that rewrote a trial) keeps the last one, as the store does.
-    return {
-        (t.case_id, t.prompt_label, t.provider_label, t.sample): _Slim(
+    side = _Side({}, {}, {}, {}, {})
+    for t in trials:
+        side.all_prompts[t.prompt_label] = None
+        side.all_providers[t.provider_label] = None
+        if not (_matches(prompt, t.prompt_label, t.prompt_id)
+                and _matches(provider, t.provider_label, t.provider_id)):  # fmt: skip
+            continue
+        side.prompts[t.prompt_label] = None
+        side.providers[t.provider_label] = None
+        side.trials[(t.case_id, t.prompt_label, t.provider_label, t.sample)] = _Slim(
             t.case_index, t.description, t.success and t.error is None, t.score
         )
-        for t in trials
-    }
+    return side
+
+
+def _check_selection(side: _Side, name: str, prompt: str | None, provider: str | None) -> None:
+    if side.trials or not (prompt or provider):
+        return
+    if prompt is not None and prompt not in side.all_prompts:
+        raise ValueError(f"run {name} has no prompt {prompt!r} (its prompts: "
+                         f"{_names(side.all_prompts)})")  # fmt: skip
+    if provider is not None and provider not in side.all_providers:
+        raise ValueError(f"run {name} has no provider {provider!r} (its providers: "
+                         f"{_names(side.all_providers)})")  # fmt: skip
+    raise ValueError(f"run {name} has no trial of prompt {prompt!r} with provider {provider!r}")
+
+
+def _names(labels: Iterable[str]) -> str:
+    return ", ".join(repr(label) for label in labels) or "none"
+
+
+def _arrow(a: str, b: str) -> str:
+    return a if a == b else f"{a} → {b}"
+
+
+def _rekey(a: _Side, b: _Side) -> tuple[str, ...]:
+    """Leave out of the key each dimension that has one value on each side (see the module
+    docstring); the trials of both sides are re-keyed with the merged label."""
+    key = ["case_id", "prompt_label", "provider_label", "sample"]
+    merged: dict[int, str] = {}
+    for position, (labels_a, labels_b) in ((1, (a.prompts, b.prompts)),
+                                           (2, (a.providers, b.providers))):  # fmt: skip
+        if len(labels_a) == 1 and len(labels_b) == 1:
+            merged[position] = _arrow(next(iter(labels_a)), next(iter(labels_b)))
+            key.remove("prompt_label" if position == 1 else "provider_label")
+    if merged:
+        for side in (a, b):
+            side.trials = {
+                (k[0], merged.get(1, k[1]), merged.get(2, k[2]), k[3]): v
+                for k, v in side.trials.items()
+            }
+    return tuple(key)
+
+
+def _hint(a: _Side, b: _Side) -> str:
+    """Why no case paired, when labels are the reason, and how to choose."""
+    if set(a.prompts) != set(b.prompts) and (len(a.prompts) > 1 or len(b.prompts) > 1):
+        return (f"A's prompts are {_names(a.prompts)}, B's {_names(b.prompts)}: choose one "
+                "of each (--prompt-a/--prompt-b) to compare them case by case")  # fmt: skip
+    if set(a.providers) != set(b.providers) and (len(a.providers) > 1 or len(b.providers) > 1):
+        return (f"A's providers are {_names(a.providers)}, B's {_names(b.providers)}: choose "
+                "one of each (--provider-a/--provider-b) to compare them case by case")  # fmt: skip
+    return ""
 
 
 def _ref(key: PairKey, slim: _Slim, a: _Slim | None, b: _Slim | None) -> CaseRef:
@@ -197,11 +282,22 @@ def compare_runs(
     alpha: float = 0.05,
     resamples: int = 2000,
     seed: int = 0,
+    prompt_a: str | None = None,
+    prompt_b: str | None = None,
+    provider_a: str | None = None,
+    provider_b: str | None = None,
 ) -> Comparison:
-    """Pair the trials of two runs (see the module docstring for the key) and test the flips."""
+    """Pair the trials of two runs (see the module docstring for the key) and test the flips.
+    `prompt_a` etc. keep one prompt or provider of a run (label or id); ValueError when the run
+    has none such."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
-    a_trials, b_trials = _index(trials_a), _index(trials_b)
+    side_a = _index(trials_a, prompt_a, provider_a)
+    side_b = _index(trials_b, prompt_b, provider_b)
+    _check_selection(side_a, "A", prompt_a, provider_a)
+    _check_selection(side_b, "B", prompt_b, provider_b)
+    pair_key = _rekey(side_a, side_b)
+    a_trials, b_trials = side_a.trials, side_b.trials
     total = GroupComparison("*", "*")
     groups: dict[GroupKey, GroupComparison] = {}
     regressions: list[CaseRef] = []
@@ -238,6 +334,8 @@ def compare_runs(
     order = sorted(groups)
     for refs in (regressions, improvements, only_a, only_b):
         refs.sort(key=lambda r: (r.case_index, r.prompt_label, r.provider_label, r.sample))
+    selected = {"prompt_a": prompt_a, "prompt_b": prompt_b,
+                "provider_a": provider_a, "provider_b": provider_b}  # fmt: skip
     return Comparison(
         run_a,
         run_b,
@@ -248,6 +346,9 @@ def compare_runs(
         improvements,
         only_a,
         only_b,
+        key=pair_key,
+        selected=selected,
+        hint=_hint(side_a, side_b) if total.paired == 0 else "",
     )
 
 
@@ -277,7 +378,7 @@ def verdict_sentence(c: Comparison) -> str:
             head = f"{flips}; the difference is significant (McNemar {p})"
         else:
             head = f"{flips}; the difference is not significant (McNemar {p})"
-    extra = []
+    extra = [c.hint] if c.hint else []
     if t.only_a:
         extra.append(f"{_cases(t.only_a)} only in A")
     if t.only_b:

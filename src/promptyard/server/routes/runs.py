@@ -142,14 +142,31 @@ def report(run_id: str, request: Request, format: ReportFormat = "json") -> Resp
 
 @router.get("/compare", operation_id="compare_runs")
 def compare(
-    request: Request, a: str, b: str, alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05
+    request: Request,
+    a: str,
+    b: str,
+    alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
+    prompt_a: Annotated[str | None, Query(max_length=500)] = None,
+    prompt_b: Annotated[str | None, Query(max_length=500)] = None,
+    provider_a: Annotated[str | None, Query(max_length=500)] = None,
+    provider_b: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
+    """Pair the trials of runs `a` and `b` (by case when each side has one prompt and one
+    provider; `prompt_a` etc. keep one prompt or provider of a run, by label or id)."""
+    from fastapi import HTTPException
+
     from promptyard.reports.compare import compare_runs, verdict_sentence
 
     store = request.app.state.store
     run_a, run_b = store.get_run(a), store.get_run(b)
-    result = compare_runs(store.iter_trials(run_a.id), store.iter_trials(run_b.id),
-                          run_a=run_a.id, run_b=run_b.id, alpha=alpha)  # fmt: skip
+    try:
+        result = compare_runs(store.iter_trials(run_a.id), store.iter_trials(run_b.id),
+                              run_a=run_a.id, run_b=run_b.id, alpha=alpha,
+                              prompt_a=prompt_a or None, prompt_b=prompt_b or None,
+                              provider_a=provider_a or None,
+                              provider_b=provider_b or None)  # fmt: skip
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
     body: dict[str, Any] = result.to_dict()
     body.setdefault("verdict", verdict_sentence(result))
     return body
