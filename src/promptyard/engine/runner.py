@@ -156,7 +156,9 @@ class EvalRunner:
         self.resume = resume
         self._skip: set[int] = set()
         self.total = trial_count(spec)
-        self.summary = SummaryBuilder(repeat=spec.options.repeat)
+        self.summary = SummaryBuilder(
+            repeat=spec.options.repeat, derived_metrics=spec.raw_config.get("derivedMetrics")
+        )
         # select-best compares a case's outputs: its trials wait here until all have answered.
         self._group_size = len(spec.prompts) * len(spec.providers)
         self._compares = any(a.type in COMPARE_TYPES for t in spec.tests for a in t.assertions)

@@ -86,6 +86,7 @@ class PairStats:
     scores: array[float] = field(default_factory=lambda: array("d"))  # for the score's CI
     flaky_count: int = 0  # set by SummaryBuilder before to_dict
     kpi: KpiStats | None = None  # when the run has KPIs
+    named_sums: dict[str, float] | None = None  # sum of each named score (for derivedMetrics)
 
     def add(self, trial: TrialResult) -> None:
         self.total += 1
@@ -115,6 +116,9 @@ class PairStats:
             self.kpi.add(trial.kpis)
         grading = trial.grading
         if grading is not None:
+            if self.named_sums is not None:
+                for name, value in grading.named_scores.items():
+                    self.named_sums[name] = self.named_sums.get(name, 0.0) + value
             if grading.tokens_used is not None:
                 self.judge_tokens += grading.tokens_used.total
                 if grading.cost is None:
@@ -172,12 +176,21 @@ class PairStats:
 
 
 class SummaryBuilder:
-    """Folds finished trials into per-pair stats and tracks flaky cases across samples."""
+    """Folds finished trials into per-pair stats and tracks flaky cases across samples.
 
-    def __init__(self, *, repeat: int) -> None:
+    `derived_metrics` is the config's promptfoo `derivedMetrics` list: each is evaluated per
+    prompt x provider (and for the whole run) over the summed named scores (scorers/derived.py);
+    a malformed list raises ConfigError here, before the run."""
+
+    def __init__(self, *, repeat: int, derived_metrics: Any = None) -> None:
         self.pairs: dict[tuple[str, str], PairStats] = {}
         self._repeat = repeat
         self._verdicts: dict[tuple[int, str, str], set[bool]] = {}
+        self._derived: list[Any] = []
+        if derived_metrics is not None:
+            from promptyard.scorers.derived import parse_derived_metrics
+
+            self._derived = parse_derived_metrics(derived_metrics)
 
     def add(self, trial: TrialResult) -> None:
         key = (trial.prompt_id, trial.provider_label)
@@ -186,6 +199,8 @@ class SummaryBuilder:
             stats = self.pairs[key] = PairStats(
                 trial.prompt_id, trial.prompt_label, trial.provider_id, trial.provider_label
             )
+            if self._derived:
+                stats.named_sums = {}
         stats.add(trial)
         if self._repeat > 1:
             flaky_key = (trial.case_index, trial.prompt_id, trial.provider_label)
@@ -205,6 +220,24 @@ class SummaryBuilder:
         for key, stats in self.pairs.items():
             stats.flaky_count = per_pair[key]
         pairs = [p.to_dict() for p in self.pairs.values()]
+        derived: dict[str, Any] = {}
+        if self._derived:
+            from promptyard.scorers.derived import evaluate_derived
+
+            run_sums: dict[str, float] = {}
+            for stats, out in zip(self.pairs.values(), pairs, strict=True):
+                sums = stats.named_sums or {}
+                for name, value in sums.items():
+                    run_sums[name] = run_sums.get(name, 0.0) + value
+                values, errors = evaluate_derived(self._derived, sums)
+                out["named_scores"] = dict(sums)
+                out["derived_metrics"] = values
+                if errors:
+                    out["derived_metric_errors"] = errors
+            values, errors = evaluate_derived(self._derived, run_sums)
+            derived = {"derived_metrics": values}
+            if errors:
+                derived["derived_metric_errors"] = errors
         kpi: KpiStats | None = None
         for stats in self.pairs.values():
             if stats.kpi is not None:
@@ -228,4 +261,5 @@ class SummaryBuilder:
             "grading_errors": sum(p["grading_errors"] for p in pairs),
             "flaky": flaky,
             **({"kpi": kpi.to_dict()} if kpi is not None else {}),
+            **derived,
         }
