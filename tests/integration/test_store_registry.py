@@ -528,9 +528,12 @@ def test_profiles_accept_env_var_names_and_token_limits(reg: RegistryStore) -> N
         "token_limit": 3,
         "cache_key": "c",
         "tokenizer": "cl100k",
-        "headers": {"X-Trace": "1"},
+        "headers": {"Accept": "application/json"},
     }
     assert reg.create_profile("p", "openai:gpt-4.1-mini", config=cfg).config == cfg
+    # Any other header's value could be a credential (docs/security.md, Redaction): refused.
+    with pytest.raises(ValueError, match="headers.X-Trace"):
+        reg.create_profile("q", "openai:gpt-4.1-mini", config={"headers": {"X-Trace": "1"}})
 
 
 def test_projects_upsert_and_list(reg: RegistryStore) -> None:
