@@ -119,6 +119,22 @@ _GATE_EXCEPTIONS += _HONORIFICS
 _ABBREV_EXCEPTION = re.compile(
     r"\b(" + "|".join(map(re.escape, _GATE_EXCEPTIONS)) + r")[.!?] ?\Z", re.IGNORECASE
 )
+_GATE_SUBSTITUTIONS = [
+    "arc", "al", "exp", "rd", "st", "dist", "mt", "fy", "pd", "pl", "plz", "tce", "llb", "md",
+    "bl", "ma", "ba", "lit", "ex", "e.g", "i.e", "circa", "ca", "cca", "v.s", "etc", "esp", "ft",
+    "b.c", "a.d", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
+    "dec", "co", "corp", "yahoo", "joomla", "jeopardy", "dept", "univ", "assn", "bros", "inc",
+    "ltd", "ala", "ariz", "ark", "cal", "calif", "col", "colo", "conn", "del", "fed", "fla", "fl",
+    "ga", "ida", "ind", "ia", "la", "kan", "kans", "ken", "ky", "mich", "minn", "mont", "neb",
+    "nebr", "nev", "okla", "penna", "penn", "pa", "dak", "tenn", "tex", "ut", "vt", "va", "wash",
+    "wis", "wisc", "wy", "wyo", "usafa", "alta", "ont", "que", "sask", "yuk", "ave", "blvd",
+    "cl", "ct", "cres", "hwy", "u.s", "u.s.a", "e.u", "n°", "a.m", "p.m",
+]  # fmt: skip
+_ABBREVIATION = re.compile(
+    r"\b(" + "|".join(map(re.escape, _GATE_SUBSTITUTIONS + _HONORIFICS)) + r")[.!?] ?\Z",
+    re.IGNORECASE,
+)
+_NOT_A_NUMBER_START = re.compile(r"\S+(?:\s*%|\s+(?:time|year)s?\b)", re.IGNORECASE)
 _TERMINAL = re.compile(r"[.?!][\])}>\"']*(?=\s|\Z)")
 _INITIAL = re.compile(r"(?:^|[ .])[A-Z]\.\Z")
 _ELLIPSIS = re.compile(r"\.{2,10}\Z")
@@ -141,10 +157,17 @@ def sentence_segment(text: str) -> list[str]:
         end = m.end()
         rest = text[end:].lstrip(" \t\r\n\"'([{<")
         head = text[start:end]
-        if rest and not (rest[0].isupper() or rest[0].isdigit()):
+        before = head[: m.start() - start + 1]
+        if rest and not (
+            rest[0].isupper()
+            or (
+                rest[0].isdigit()
+                and not _ABBREVIATION.search(before)
+                and not _NOT_A_NUMBER_START.match(rest)
+            )
+        ):
             continue
         if rest:
-            before = head[: m.start() - start + 1]
             if _ELLIPSIS.search(before) or _ABBREV_EXCEPTION.search(before):
                 continue
             words = before.split()

@@ -49,6 +49,12 @@ def test_sentences_split_their_own_final_periods() -> None:
         "Albert I. Jones left... Then came back."
     ]
     assert sentence_segment("- one.\n- two") == ["- one.", "- two"]
+    # a number starts a sentence, except after an abbreviation or before a percentage
+    assert sentence_segment("We met on Jan. 5 at noon. It grew 5. 20% more. 3 left.") == [
+        "We met on Jan. 5 at noon.",
+        "It grew 5. 20% more.",
+        "3 left.",
+    ]
 
 
 def test_treebank_quotes_acronyms_and_contractions() -> None:
