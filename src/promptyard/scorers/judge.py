@@ -36,6 +36,7 @@ from promptyard.scorers.judge_parse import (
     JudgeParseError,
     JudgePrompt,
     context_text,
+    first_json_object,
     prompt_for,
     read_closedqa,
     read_factuality,
@@ -64,9 +65,10 @@ CHAT_TYPES = frozenset(
     {
         "llm-rubric", "g-eval", "factuality", "model-graded-factuality",
         "model-graded-closedqa", "context-faithfulness", "context-recall",
-        "context-relevance", "answer-relevance",
+        "context-relevance", "answer-relevance", "conversation-relevance",
     }
 )  # fmt: skip
+CONVERSATION_WINDOW = 5  # promptfoo's default config.windowSize
 EMBEDDING_TYPES = frozenset({"answer-relevance"})  # and similar, similar:dot, ...
 UNSUPPORTED = {  # refused at load, naming the assertion
     "classifier": "needs a HuggingFace classification model, which is not supported yet",
@@ -271,6 +273,8 @@ class Judge:
             return await self._context_relevance(assertion, ctx, call)
         if name == "answer-relevance":
             return await self._answer_relevance(assertion, text, ctx, call)
+        if name == "conversation-relevance":
+            return await self._conversation_relevance(assertion, text, ctx, call)
         raise ConfigError(f"{name!r} is not a judged assertion type")
 
     # ------------------------------------------------------------------ calls
@@ -493,6 +497,39 @@ class Judge:
                                     for q, s in zip(questions, sims, strict=True)]},
         )  # fmt: skip
 
+    async def _conversation_relevance(
+        self, assertion: Assertion, text: str, ctx: GradingContext, call: _Call
+    ) -> GradingResult:
+        """promptfoo's conversation-relevance: the turns are the `_conversation` var (a list of
+        {input, output}) or else this prompt and output; each turn is judged in a sliding window
+        of `config.windowSize` turns (default 5) ending at it; score = relevant share."""
+        turns = _turns(ctx, text)
+        size = assertion.config.get("windowSize") or CONVERSATION_WINDOW
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ConfigError(f"conversation-relevance windowSize must be a whole number >= 1, "
+                              f"got {size!r}")  # fmt: skip
+        threshold = assertion.threshold or 0.0
+        prompt = self._prompt("conversation-relevance", ctx)
+        relevant = 0
+        reasons: list[str] = []
+        for i in range(len(turns)):
+            window = turns[max(0, i - size + 1) : i + 1]
+            conversation = "\n".join(f"User: {q}\nAssistant: {a}" for q, a in window)
+            last = {"last_input": window[-1][0], "last_output": window[-1][1]}
+            messages = prompt.render({**ctx.vars, "conversation": conversation, **last})
+            (ok, why), _ = await self._ask(call, messages, _read_verdict)
+            if ok:
+                relevant += 1
+            else:
+                reasons.append(f"turn {i + 1}: {why}" if why else f"turn {i + 1}")
+        score = relevant / len(turns)
+        passed = score >= threshold - 1e-12
+        reason = f"{relevant} of {len(turns)} replies relevant (score {score:.2f}"
+        reason += f", threshold {threshold:g})"
+        if reasons:
+            reason += "; not relevant: " + "; ".join(reasons)
+        return GradingResult(passed, score, reason, metadata={"prompt": prompt.name})
+
     async def _similar(
         self, assertion: Assertion, value: Any, output: Any, ctx: GradingContext, spend: Spend
     ) -> GradingResult:
@@ -538,6 +575,30 @@ def _statements(text: str) -> list[str]:
     if not statements:
         raise JudgeParseError("no statements in the reply")
     return statements
+
+
+def _turns(ctx: GradingContext, output: str) -> list[tuple[str, str]]:
+    """(input, output) pairs of the conversation: promptfoo's `_conversation` var when it is a
+    non-empty list, else this call's prompt and output."""
+    conversation = ctx.vars.get("_conversation")
+    if isinstance(conversation, list) and conversation:
+        turns = []
+        for item in conversation:
+            if not isinstance(item, dict) or "input" not in item or "output" not in item:
+                raise ConfigError("_conversation must be a list of {input, output} mappings")
+            turns.append((coerce_string(item["input"]), coerce_string(item["output"])))
+        return turns
+    return [(ctx.prompt, output)]
+
+
+def _read_verdict(text: str) -> tuple[bool, str]:
+    """{"verdict": "yes"|"no", "reason"}: relevant unless the verdict is "no" (promptfoo)."""
+    parsed = first_json_object(text)
+    verdict = parsed.get("verdict")
+    if not isinstance(verdict, str) or verdict.strip().lower() not in ("yes", "no"):
+        raise JudgeParseError('the JSON object needs "verdict": "yes" or "no"')
+    reason = parsed.get("reason")
+    return verdict.strip().lower() != "no", reason if isinstance(reason, str) else ""
 
 
 def _non_empty(text: str) -> str:

@@ -141,6 +141,9 @@ _BUILTIN: list[AssertionType] = [
        needs_model=True, takes_threshold=True, value_kind="required"),
     _T("context-relevance", "an LLM checks the context is relevant to the query", None,
        needs_model=True, takes_threshold=True),
+    _T("conversation-relevance", "an LLM checks each reply of the conversation (`_conversation` "
+       "var, else this turn) is relevant, in sliding windows (config.windowSize, default 5)",
+       None, needs_model=True, takes_threshold=True),
     _T("similar", "embedding cosine similarity to the value is at least the threshold",
        None, needs_model=True, takes_threshold=True, value_kind="refs",
        default_threshold=0.75),
