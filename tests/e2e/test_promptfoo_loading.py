@@ -61,3 +61,33 @@ def test_a_js_config_runs_unchanged(project: Project) -> None:
     assert result.returncode == 0, str(result)
     assert "2/2 passed" in result.stdout
     assert project.stub.request_count == 2
+
+
+def test_python_prompt_functions_and_test_generators_run(project: Project) -> None:
+    project.write(
+        "prompt.py",
+        "def ask(context):\n"
+        "    return [{'role': 'system', 'content': 'Be terse.'},\n"
+        "            {'role': 'user', 'content': 'Repeat: ' + context['vars']['word']}]\n",
+    )
+    project.write(
+        "gen.py",
+        "def words(config):\n"
+        "    return [{'vars': {'word': w}, 'assert': [{'type': 'contains', 'value': w}]}\n"
+        "            for w in config['words']]\n",
+    )
+    project.config(
+        "  - path: file://gen.py:words\n    config: {words: [cats, owls, bats]}\n",
+        prompts="  - file://prompt.py:ask\n",
+        name="promptfooconfig.yaml",
+    )
+    result = project.eval("-c", "promptfooconfig.yaml", env=ENV)
+    assert result.returncode == 0, str(result)
+    assert "3/3 passed" in result.stdout
+    sent = [r["body"]["messages"] for r in project.stub.requests]
+    assert sorted(m[-1]["content"] for m in sent) == [
+        "Repeat: bats",
+        "Repeat: cats",
+        "Repeat: owls",
+    ]
+    assert all(m[0] == {"role": "system", "content": "Be terse."} for m in sent)

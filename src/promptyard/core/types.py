@@ -84,6 +84,10 @@ class PromptTemplate:
     text: str
     messages: list[dict[str, Any]] | None = None
     source: str = ""  # file the prompt came from, for messages
+    # A prompt function (promptfoo's file://prompt.py:fn), called per trial instead of
+    # rendering `text`: (test, provider id, provider label) -> (text, messages). Set by
+    # project.prompts; raises TemplateError.
+    function: Any = None
 
 
 @dataclass(slots=True)

@@ -522,7 +522,12 @@ class EvalRunner:
         if planned.test.error is not None:  # a test refused at load: errored, no call
             return _Work(planned, "", [], None, None, render_error=planned.test.error)
         try:
-            text, messages = render_prompt(planned.prompt, planned.test)
+            if planned.prompt.function is not None:  # a prompt function (promptfoo's)
+                text, messages = planned.prompt.function(
+                    planned.test, planned.provider.id, self._labels[planned.provider_index]
+                )
+            else:
+                text, messages = render_prompt(planned.prompt, planned.test)
         except RenderLimitError:
             raise  # a template over a limit stops the run (it would stop every trial alike)
         except TemplateError as exc:

@@ -16,7 +16,7 @@ from typing import Any
 from promptyard.core.types import Assertion, TestCase
 from promptyard.errors import ConfigError
 from promptyard.project.cases import SPLITS, parse_test
-from promptyard.project.files import LoadContext, why
+from promptyard.project.files import LoadContext, python_function, why
 from promptyard.project.source import Path, Source, suggest, type_name
 from promptyard.trust.files import split_function, strip_prefix
 
@@ -401,7 +401,7 @@ def iter_generated(
     (full,) = ctx.resolve(name, src, at, "tests")[:1]
     function = function or "generate_tests"  # promptfoo's default function name
     label = f"{ctx.display(full)}:{function}"
-    fn = _python_function(full, function, label, src, at)
+    fn = python_function(full, function, label, src, at)
     try:
         data = fn(config) if config is not None else fn()
     except Exception as exc:
@@ -413,29 +413,3 @@ def iter_generated(
     gen_src = Source(label)
     for index, item in enumerate(data):
         yield parse_or_error(item, ctx, gen_src, (index,)), gen_src, (index,)
-
-
-def _python_function(full: str, function: str, label: str, src: Source, at: Path) -> Any:
-    import importlib.util
-    import sys
-
-    module_name = "promptyard_user_" + format(abs(hash(full)), "x")
-    spec = importlib.util.spec_from_file_location(module_name, full)
-    if spec is None or spec.loader is None:
-        src.fail(f"cannot load {label} as Python", at)
-    module = importlib.util.module_from_spec(spec)
-    folder = os.path.dirname(full)  # the script may import its neighbours, as promptfoo's
-    added = folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        src.fail(f"importing {label} failed: {type(exc).__name__}: {exc}", at)
-    finally:
-        if added and folder in sys.path:
-            sys.path.remove(folder)
-    fn = getattr(module, function, None)
-    if not callable(fn):
-        src.fail(f"{label}: the script defines no function {function}()", at)
-    return fn

@@ -28,7 +28,7 @@ from promptyard.trust.files import (
     split_function,
 )
 
-__all__ = ["FILE_PREFIX", "GLOB_CHARS", "LoadContext"]
+__all__ = ["FILE_PREFIX", "GLOB_CHARS", "LoadContext", "python_function"]
 
 _BINARY_EXTENSIONS = frozenset(
     {
@@ -177,3 +177,35 @@ class LoadContext:
 
 
 _MISSING: Any = object()
+
+
+def python_function(full: str, function: str, label: str, src: Source, at: Path) -> Any:
+    """`function` (a name, or `Class.method`) from the Python file `full`, imported with its
+    folder importable, as promptfoo runs it. The caller has checked the trust policy."""
+    import importlib.util
+    import sys
+
+    module_name = "promptyard_user_" + format(abs(hash(full)), "x")
+    spec = importlib.util.spec_from_file_location(module_name, full)
+    if spec is None or spec.loader is None:
+        src.fail(f"cannot load {label} as Python", at)
+    module = importlib.util.module_from_spec(spec)
+    folder = os.path.dirname(full)  # the script may import its neighbours, as promptfoo's
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        src.fail(f"importing {label} failed: {type(exc).__name__}: {exc}", at)
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
+    fn: Any = module
+    for part in function.split("."):
+        fn = getattr(fn, part, None)
+    if isinstance(fn, type):
+        fn = None
+    if not callable(fn):
+        src.fail(f"{label}: the script defines no function {function}()", at)
+    return fn

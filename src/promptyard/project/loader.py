@@ -82,6 +82,7 @@ EVAL_OPTION_UNSUPPORTED = {
 }
 SCENARIO_KEYS = ("description", "config", "tests")
 IGNORED_TOP_KEYS = ("outputPath", "sharing", "writeLatestResults")
+_REMOTE_TESTS = ("huggingface://", "http://", "https://")
 OVERRIDE_KEYS = ("max_concurrency", "repeat", "delay_ms", "cache", "timeout_s", "max_retries")
 
 
@@ -264,6 +265,12 @@ def _collect_tests(
             for case, case_src, case_path in iter_generated(item, None, ctx, src, at):
                 tests.extend(finish_case(case, default, ctx, case_src, case_path))
         elif isinstance(item, str):
+            if item.startswith(_REMOTE_TESTS):
+                src.fail(
+                    f"{item}: remote datasets (Hugging Face, http(s), Google Sheets) are not"
+                    " supported; download the rows to a CSV, JSONL or YAML file",
+                    at,
+                )
             for full in ctx.resolve(item, src, at, "tests"):
                 for case, case_src, case_path in iter_test_file(full, ctx, src, at):
                     tests.extend(finish_case(case, default, ctx, case_src, case_path))

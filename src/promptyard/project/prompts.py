@@ -6,15 +6,16 @@ prompt per line; .yaml a message list; .md and .j2 the whole file)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
 from typing import Any
 
 from promptyard.core.templates import check_syntax, json_stringify
-from promptyard.core.types import PromptTemplate
-from promptyard.errors import ConfigError
-from promptyard.project.files import FILE_PREFIX, GLOB_CHARS, LoadContext
+from promptyard.core.types import PromptTemplate, TestCase
+from promptyard.errors import ConfigError, TemplateError
+from promptyard.project.files import FILE_PREFIX, GLOB_CHARS, LoadContext, python_function
 from promptyard.project.source import Path, Source, type_name
 from promptyard.project.yamlio import load_yaml
 from promptyard.trust.files import split_function
@@ -183,6 +184,81 @@ def _bare_path(text: str, ctx: LoadContext, src: Source, path: Path) -> list[str
         return None
 
 
+def _function_prompt(
+    ref: str,
+    script: str,
+    function: str | None,
+    label: str | None,
+    explicit_id: str | None,
+    ctx: LoadContext,
+    src: Source,
+    path: Path,
+) -> PromptTemplate:
+    """promptfoo's prompt function `file://prompt.py:fn`: called for every trial with
+    `{"vars": ..., "provider": {"id", "label"}}`; it returns the prompt text or a list of chat
+    messages. Python only where the trust policy allows it."""
+    if not script.lower().removeprefix(FILE_PREFIX).endswith(".py"):
+        src.fail(
+            f"{ref}: JavaScript prompt functions are not supported yet; write a Python one"
+            " (file://prompt.py:fn) or the prompt as a template in a text, JSON or YAML file",
+            path,
+        )
+    if function is None:
+        src.fail(f"{ref}: name the prompt function (file://prompt.py:function_name)", path)
+    ctx.trust.check_python("Python prompt functions", file=src.name, field=src.field(path))
+    (full,) = ctx.resolve(script, src, path, "prompt")[:1]
+    shown = f"{ctx.relative(full)}:{function}"
+    fn = python_function(full, function, shown, src, path)
+    prompt_label = label or shown  # promptfoo's label: the file's path and the function
+    prompt = PromptTemplate(
+        id=explicit_id or _prompt_id(prompt_label),
+        label=prompt_label,
+        text=FILE_PREFIX + shown,
+        source=shown,
+    )
+    prompt.function = functools.partial(_call_prompt_function, fn, shown)
+    return prompt
+
+
+def _call_prompt_function(
+    fn: Any, shown: str, test: TestCase, provider_id: str, provider_label: str | None
+) -> tuple[str, list[dict[str, Any]]]:
+    context = {
+        "vars": dict(test.vars),
+        "provider": {"id": provider_id, "label": provider_label or provider_id},
+        "config": {},
+    }
+    try:
+        result = fn(context)
+    except Exception as exc:
+        raise TemplateError(
+            f"prompt function {shown} failed: {type(exc).__name__}: {exc}", test=test.label
+        ) from None
+    if isinstance(result, dict) and "prompt" in result:
+        result = result["prompt"]  # promptfoo's {prompt, config}; config is not supported
+    if isinstance(result, str):
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(result)
+            if _is_chat(parsed):
+                return result, parsed
+        return result, [{"role": "user", "content": result}]
+    if _is_chat(result):
+        return json.dumps(result, ensure_ascii=False, indent=2), result
+    raise TemplateError(
+        f"prompt function {shown} must return text or a list of chat messages, got"
+        f" {type_name(result)}",
+        test=test.label,
+    )
+
+
+def _is_chat(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in value)
+    )
+
+
 def _one(
     ref_or_text: str,
     label: str | None,
@@ -196,12 +272,7 @@ def _one(
         ref_or_text.startswith(FILE_PREFIX)
         and os.path.splitext(script)[1].lower() in _SCRIPT_EXTENSIONS
     ):
-        src.fail(
-            f"{ref_or_text}: prompt functions are not supported yet (promptfoo calls one per"
-            " test to build the prompt); write the prompt as a template in a text, JSON or"
-            " YAML file",
-            path,
-        )
+        return [_function_prompt(ref_or_text, script, function, label, explicit_id, ctx, src, path)]
     if ref_or_text.startswith(FILE_PREFIX):
         files: list[str] | None = ctx.resolve(ref_or_text, src, path, "prompt")
     else:

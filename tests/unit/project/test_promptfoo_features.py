@@ -153,8 +153,75 @@ def test_vars_given_as_a_file_glob_are_merged_as_promptfoo_does(write: WriteFile
     ]
 
 
-def test_prompt_functions_are_refused_naming_them(write: WriteFile) -> None:
-    write("prompt.py", "def make(context):\n    return 'x'\n")
-    path = write("promptfooconfig.yaml", "prompts: [file://prompt.py:make]\nproviders: [echo]\n")
-    with pytest.raises(ConfigError, match="prompt functions are not supported yet"):
+PROMPT_PY = """
+def ask(context):
+    return "Tell " + context["provider"]["id"] + " about " + context["vars"]["topic"]
+
+
+def chat(context):
+    return [{"role": "system", "content": "Be terse."},
+            {"role": "user", "content": context["vars"]["topic"]}]
+
+
+class Prompt:
+    @staticmethod
+    def json_text(context):
+        return '[{"role": "user", "content": "json ' + context["vars"]["topic"] + '"}]'
+
+
+def broken(context):
+    return 42
+"""
+
+
+def test_python_prompt_functions_build_each_trials_prompt(write: WriteFile) -> None:
+    write("prompt.py", PROMPT_PY)
+    path = write(
+        "promptfooconfig.yaml",
+        """
+        prompts:
+          - file://prompt.py:ask
+          - id: file://prompt.py:chat
+            label: Chat
+          - file://prompt.py:Prompt.json_text
+          - prompt.py:broken
+        providers: [echo]
+        tests: [{vars: {topic: cats}}]
+        """,
+    )
+    spec = load_spec(path)
+    ask, chat, json_text, broken = spec.prompts
+    (test,) = spec.tests
+    assert [p.label for p in spec.prompts][::2] == ["prompt.py:ask", "prompt.py:Prompt.json_text"]
+    assert chat.label == "Chat"
+    assert ask.function(test, "echo", None) == (
+        "Tell echo about cats",
+        [{"role": "user", "content": "Tell echo about cats"}],
+    )
+    assert chat.function(test, "echo", None)[1][0] == {"role": "system", "content": "Be terse."}
+    assert json_text.function(test, "echo", None)[1] == [{"role": "user", "content": "json cats"}]
+    with pytest.raises(ConfigError, match="must return text or a list of chat messages"):
+        broken.function(test, "echo", None)
+
+
+def test_python_prompt_functions_obey_the_trust_policy(write: WriteFile) -> None:
+    write("prompt.py", PROMPT_PY)
+    path = write("promptfooconfig.yaml", "prompts: [file://prompt.py:ask]\nproviders: [echo]\n")
+    with pytest.raises(ConfigError, match="Python prompt functions run code"):
+        load_spec(path, trust=TrustPolicy(allow_python=False))
+
+
+def test_js_prompt_functions_are_refused_naming_them(write: WriteFile) -> None:
+    write("prompt.js", "module.exports = () => 'x';\n")
+    path = write("promptfooconfig.yaml", "prompts: [file://prompt.js]\nproviders: [echo]\n")
+    with pytest.raises(ConfigError, match="JavaScript prompt functions are not supported yet"):
+        load_spec(path)
+
+
+def test_remote_datasets_are_refused_naming_why(write: WriteFile) -> None:
+    path = write(
+        "promptfooconfig.yaml",
+        "prompts: [x]\nproviders: [echo]\ntests: [huggingface://datasets/x/y]\n",
+    )
+    with pytest.raises(ConfigError, match="remote datasets"):
         load_spec(path)
