@@ -71,8 +71,11 @@ CHAT_TYPES = frozenset(
 CONVERSATION_WINDOW = 5  # promptfoo's default config.windowSize
 EMBEDDING_TYPES = frozenset({"answer-relevance"})  # and similar, similar:dot, ...
 UNSUPPORTED = {  # refused at load, naming the assertion
-    "classifier": "needs a HuggingFace classification model, which is not supported yet",
-    "moderation": "needs a moderation API, which is not supported yet",
+    "classifier": "is not supported: it needs a HuggingFace text-classification model (the "
+    "Inference API or a local pipeline), and Promptyard has no classification provider yet; an "
+    "llm-rubric can grade the same property",
+    "moderation": "is not supported: it needs a moderation endpoint (OpenAI's /v1/moderations), "
+    "which Promptyard's providers do not call yet; an llm-rubric or is-refusal can stand in",
 }
 _RETRY_NOTE = (
     "Your reply could not be read: {why}. Reply again, following the required format exactly."

@@ -166,6 +166,23 @@ _BUILTIN: list[AssertionType] = [
 
 _TABLE: dict[str, AssertionType] = {t.name: t for t in _BUILTIN}
 
+# promptfoo assertion types that Promptyard refuses, and why (an error names the assertion).
+REFUSED: dict[str, str] = {
+    "webhook": "it posts every output to a URL of the config's choosing; assertions make no "
+    "outbound calls here (use a javascript or python assertion)",
+    "guardrails": "it reads a provider's guardrail verdicts, which no Promptyard provider reports",
+    "pi": "it needs Pi Labs' hosted scoring API, which Promptyard does not call",
+    "trace-span-count": "it needs OpenTelemetry traces of the call, which Promptyard does not "
+    "collect",
+    "trace-span-duration": "it needs OpenTelemetry traces of the call, which Promptyard does not "
+    "collect",
+    "trace-error-spans": "it needs OpenTelemetry traces of the call, which Promptyard does not "
+    "collect",
+    "ruby": "Ruby code is not run here (use a python or javascript assertion)",
+    "search-rubric": "it needs a judge with web search, which Promptyard does not provide",
+    "human": "human ratings are annotations in Promptyard (the UI), not an assertion type",
+}
+
 
 def assertion_types() -> list[AssertionType]:
     """The metadata table, sorted by name (for the CLI, API and docs)."""
@@ -204,6 +221,11 @@ def resolve_type(name: str, where: str = "") -> tuple[AssertionType, bool]:
         entry = _TABLE.get(name[4:])
         if entry is not None:
             return entry, True
+    base = name[4:] if name.startswith("not-") else name
+    if base in REFUSED:
+        raise UnknownAssertionError(
+            f"assertion type {name!r} is not supported: {REFUSED[base]}", field=where or None
+        )
     hint = closest_type(name)
     msg = f"unknown assertion type {name!r}"
     if hint:

@@ -15,3 +15,13 @@ def test_store_output_as_is_refused_naming_the_field() -> None:
         parse_test({"vars": {}, "options": {"storeOutputAs": "answer"}}, src, ("tests", 2))
     assert "storeOutputAs" in str(err.value) and "not supported" in str(err.value)
     assert "tests[2].options.storeOutputAs" in str(err.value.field)
+
+
+@pytest.mark.parametrize("kind", ["webhook", "trace-span-count", "not-guardrails", "ruby"])
+def test_promptfoo_types_we_do_not_run_are_refused_with_a_reason(kind: str) -> None:
+    from promptyard.core.types import Assertion
+    from promptyard.scorers import Grader
+
+    with pytest.raises(ConfigError) as err:
+        Grader().validate(Assertion(type=kind, where="cfg.yaml: tests[0].assert[0]"))
+    assert "is not supported: " in str(err.value) and kind in str(err.value)
