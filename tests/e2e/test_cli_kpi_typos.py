@@ -47,6 +47,6 @@ def test_with_a_code_assertion_each_trial_shows_its_kpi_error(project: Project) 
     assert result.returncode == 0, str(result)
     out = " ".join(result.stdout.split())
     assert "KPI errors on 1 trial(s)" in out
-    assert 'case-alpha' in out and 'KPI "quality"' in out and "scroe" in out
+    assert "case-alpha" in out and 'KPI "quality"' in out and "scroe" in out
     verbose = " ".join(project.eval("--verbose").stdout.split())
     assert "KPI error:" in verbose and "scroe" in verbose

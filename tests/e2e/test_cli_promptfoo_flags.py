@@ -5,10 +5,9 @@ exit-code variables; and `optimize` exits 1 on bad input as `eval` does."""
 from __future__ import annotations
 
 import yaml
-
 from tests.e2e.clitools import Project, assert_clean_error, provider_yaml, run_id_from, word_tests
 
-ECHO = '  - {id: echo, label: echo-bot}\n'
+ECHO = "  - {id: echo, label: echo-bot}\n"
 
 
 def test_n_is_filter_first_n(project: Project) -> None:

@@ -175,3 +175,56 @@ def test_an_unknown_run_is_named_in_the_banner(
         ui.page.wait_for_selector("#banner:not([hidden])")
         assert "no-such-run" in ui.page.inner_text("#banner")
         ui.assert_clean()
+
+
+def relabel(config: dict[str, Any], *prompts: tuple[str, str]) -> dict[str, Any]:
+    """`config` with these (template, label) prompts instead of its one prompt."""
+    return {**config, "prompts": [{"raw": raw, "label": label} for raw, label in prompts]}
+
+
+def test_runs_that_differ_by_their_prompt_pair_by_case(
+    browser: Browser, ui_server: ServerProcess
+) -> None:
+    # The main use: "did my prompt change help?". The labels differ, the cases are the same.
+    run_a, _ = make_run(ui_server, relabel(eval_config("", CASES, "old"), ("{{a}}", "old")))
+    run_b, _ = make_run(ui_server, relabel(eval_config("", CASES, "new"), ("{{b}}", "new")))
+    with ui_page(browser, ui_server.url) as ui:
+        ui.goto(f"/compare?runs={run_a},{run_b}")
+        ui.page.wait_for_selector("#case-table")
+        assert sentences(ui.page) == [
+            "B is better than A on 2 of 6 cases and worse on 1; the difference is not "
+            "significant, p = 1.",
+        ]
+        assert ui.page.locator("#case-table tbody tr").count() == 6
+        assert "regressed" in cell(ui.page, 3, 1)["class"]
+        assert "improved" in cell(ui.page, 2, 1)["class"]
+        ui.assert_clean()
+
+
+def test_two_prompts_of_one_run_side_by_side(
+    browser: Browser, ui_server: ServerProcess, runs: dict[str, str]
+) -> None:
+    both = relabel(eval_config("", CASES, "two prompts"), ("{{a}}", "pa"), ("{{b}}", "pb"))
+    run, _ = make_run(ui_server, both)
+    with ui_page(browser, ui_server.url) as ui:
+        # Against a run of one prompt, nothing pairs until a prompt is chosen: the page says so.
+        ui.goto(f"/compare?runs={runs['C']},{run}")
+        ui.page.wait_for_selector("#case-table")
+        assert sentences(ui.page)[0].startswith("B and A share no case to compare")
+        assert "choose one of each" in ui.page.inner_text(".verdict .hint")
+        ui.page.select_option("#prompt-1", "pa")
+        ui.page.wait_for_url("**prompt.1=pa**")
+        ui.page.wait_for_selector("#case-table")
+        assert sentences(ui.page)[0].startswith("B is worse than A on 3 of 6 cases")
+        # One run, its two prompts as two columns.
+        ui.goto(f"/compare?runs={run}")
+        ui.page.wait_for_selector("#pick")
+        ui.page.get_by_role("button", name="Compare its prompts").click()
+        ui.page.wait_for_selector("#case-table")
+        assert "prompt.0=pa" in ui.page.url and "prompt.1=pb" in ui.page.url
+        assert sentences(ui.page) == [
+            "B is better than A on 2 of 6 cases and worse on 1; the difference is not "
+            "significant, p = 1.",
+        ]
+        assert ui.page.locator("#case-table tbody tr").count() == 6
+        ui.assert_clean()
