@@ -319,8 +319,10 @@ def load_prompts(value: Any, ctx: LoadContext, src: Source, path: Path) -> list[
                 src.expect(label, str, "a string", (*at, "label"))
             if pid is not None:
                 src.expect(pid, str, "a string", (*at, "id"))
-            if raw is None and isinstance(pid, str) and pid.startswith(FILE_PREFIX):
-                prompts.extend(_one(pid, label, None, ctx, src, at))  # {id: file://..., label}
+            if raw is None and isinstance(pid, str):
+                # promptfoo reads `id` as the prompt when there is no `raw`: {id: file://...}
+                # or {id: "Tell me about {{topic}}", label}
+                prompts.extend(_one(pid, label, None, ctx, src, at))
             elif isinstance(raw, list):
                 messages = _check_messages(raw, src, (*at, "raw"))
                 prompts.append(
@@ -329,7 +331,7 @@ def load_prompts(value: Any, ctx: LoadContext, src: Source, path: Path) -> list[
             elif isinstance(raw, str):
                 prompts.extend(_one(raw, label, pid, ctx, src, at))
             else:
-                src.fail("a prompt object needs `raw` text (or `id: file://...`)", at)
+                src.fail("a prompt object needs `raw` text (or an `id`: a file or the text)", at)
         else:
             src.fail(
                 f"a prompt must be text, a message list or a mapping, got {type_name(item)}", at

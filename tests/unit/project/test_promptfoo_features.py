@@ -225,3 +225,12 @@ def test_remote_datasets_are_refused_naming_why(write: WriteFile) -> None:
     )
     with pytest.raises(ConfigError, match="remote datasets"):
         load_spec(path)
+
+
+def test_a_prompt_object_without_raw_reads_its_id_as_promptfoo_does(write: WriteFile) -> None:
+    path = write(
+        "promptfooconfig.yaml",
+        "prompts:\n  - id: 'Tell me about {{topic}}'\n    label: text\nproviders: [echo]\n",
+    )
+    (prompt,) = load_spec(path).prompts
+    assert (prompt.label, prompt.text) == ("text", "Tell me about {{topic}}")
