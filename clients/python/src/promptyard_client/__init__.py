@@ -6,6 +6,8 @@ with Client("http://127.0.0.1:6969") as client:
 """
 
 from promptyard_client import models
+from promptyard_client._render import TemplateRenderError
+from promptyard_client._version import __version__
 from promptyard_client.async_client import AsyncClient
 from promptyard_client.client import Client
 from promptyard_client.errors import (
@@ -35,6 +37,8 @@ __all__ = [
     "PromptyardError",
     "RateLimitError",
     "ServerError",
+    "TemplateRenderError",
     "ValidationError",
+    "__version__",
     "models",
 ]

@@ -4,13 +4,14 @@ deployed-prompt cache. Nothing here does I/O, so the two clients differ only in 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -18,6 +19,7 @@ import httpx
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from promptyard_client._version import __version__
 from promptyard_client.errors import PromptyardError, parse_retry_after
 from promptyard_client.models import Page, PromptVersion
 
@@ -43,7 +45,7 @@ RETRY_STATUSES_UNSAFE = frozenset({429, 503})  # the request was refused, not ha
 # Streams: heartbeats come every 15 s, so a read timeout below ~45 s would cut healthy streams.
 STREAM_READ_TIMEOUT = 45.0
 MAX_STREAM_RECONNECTS = 10
-USER_AGENT = "promptyard-client/0.1"
+USER_AGENT = f"promptyard-client/{__version__}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +59,14 @@ class Settings:
     max_retries: int
     verify: bool | str
     prompt_cache_ttl: float
+    default_headers: Mapping[str, str] = field(default_factory=dict)
 
     def headers(self) -> dict[str, str]:
+        """Every request's headers: ours, then `default_headers` (which may override them)."""
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        headers.update(self.default_headers)
         return headers
 
     def ssl_verify(self) -> bool | ssl.SSLContext:
@@ -86,6 +91,7 @@ def resolve_settings(
     max_retries: int,
     verify_ssl: bool | str | None,
     prompt_cache_ttl: float,
+    default_headers: Mapping[str, str] | None = None,
 ) -> Settings:
     """Explicit arguments win over PROMPTYARD_URL / PROMPTYARD_TOKEN / PROMPTYARD_VERIFY_SSL."""
     url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).strip().rstrip("/")
@@ -104,7 +110,28 @@ def resolve_settings(
         raise ValueError("max_retries must be >= 0")
     return Settings(base_url=url, api_url=url + "/api", token=secret, timeout=float(timeout),
                     max_retries=max_retries, verify=verify,
-                    prompt_cache_ttl=float(prompt_cache_ttl))  # fmt: skip
+                    prompt_cache_ttl=float(prompt_cache_ttl),
+                    default_headers={str(k): str(v) for k, v in (default_headers or {}).items()},
+                    )  # fmt: skip
+
+
+def with_options(
+    settings: Settings,
+    timeout: float | None,
+    max_retries: int | None,
+    default_headers: Mapping[str, str] | None,
+) -> Settings:
+    """`settings` with these changed (None keeps one); headers are merged over the old ones."""
+    if max_retries is not None and max_retries < 0:
+        raise ValueError("max_retries must be >= 0")
+    headers = {**settings.default_headers,
+               **{str(k): str(v) for k, v in (default_headers or {}).items()}}  # fmt: skip
+    return dataclasses.replace(
+        settings,
+        timeout=settings.timeout if timeout is None else float(timeout),
+        max_retries=settings.max_retries if max_retries is None else max_retries,
+        default_headers=headers,
+    )
 
 
 _FLAGS = frozenset({"0", "1", "true", "false", "yes", "no", "on", "off"})

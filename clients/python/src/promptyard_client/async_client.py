@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import httpx
 
@@ -22,6 +23,7 @@ from promptyard_client._base import (
     retry_delay,
     should_retry_error,
     should_retry_status,
+    with_options,
 )
 from promptyard_client.errors import (
     JobTimeoutError,
@@ -79,14 +81,17 @@ class AsyncClient:
         verify_ssl: bool | str | None = None,
         *,
         prompt_cache_ttl: float = 60.0,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self._settings = resolve_settings(base_url, token, timeout, max_retries, verify_ssl,
-                                          prompt_cache_ttl)  # fmt: skip
-        self._http = httpx.AsyncClient(
-            base_url=self._settings.api_url,
-            headers=self._settings.headers(),
-            timeout=self._settings.timeouts(),
-            verify=self._settings.ssl_verify(),
+                                          prompt_cache_ttl, default_headers)  # fmt: skip
+        # An injected client keeps its own transport, proxies, TLS and limits (verify_ssl does
+        # not apply to it) and is not closed by close(); every request carries our URL,
+        # headers and timeout, so it needs no base_url of its own.
+        self._own_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            timeout=self._settings.timeouts(), verify=self._settings.ssl_verify()
         )
         self._prompts = PromptCache()
 
@@ -97,7 +102,8 @@ class AsyncClient:
         return self._settings.base_url
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._own_http:
+            await self._http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -113,6 +119,35 @@ class AsyncClient:
     def __repr__(self) -> str:
         return f"AsyncClient(base_url={self._settings.base_url!r})"
 
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> Self:
+        """A client like this one with other settings for the calls made through it, sharing
+        its connections and prompt cache: `client.with_options(timeout=5).get_prompt("x")`
+        is a per-request timeout (openai-python's pattern). Closing it closes nothing."""
+        twin = copy.copy(self)
+        twin._settings = with_options(self._settings, timeout, max_retries, default_headers)
+        twin._own_http = False
+        return twin
+
+    async def paginate(
+        self, list_method: Callable[..., Any], /, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        """Every item of a list call, page after page: `async for p in client.paginate(
+        client.list_prompts, project="x")`. `limit` sets the page size; `offset` the start."""
+        offset = int(kwargs.pop("offset", 0))
+        while True:
+            page = await list_method(offset=offset, **kwargs)
+            for item in page.items:
+                yield item
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return
+
     # -- transport ---------------------------------------------------------------------------
 
     async def _send(self, call: Call[T]) -> T:
@@ -125,7 +160,13 @@ class AsyncClient:
         attempt = 0
         while True:
             try:
-                response = await self._http.request(method, path, **kwargs)
+                response = await self._http.request(
+                    method,
+                    self._settings.api_url + path,
+                    headers=self._settings.headers(),
+                    timeout=self._settings.timeouts(),
+                    **kwargs,
+                )
             except httpx.TransportError as exc:
                 if attempt < self._settings.max_retries and should_retry_error(exc, method):
                     await asyncio.sleep(retry_delay(attempt))
@@ -517,7 +558,10 @@ class AsyncClient:
             wait: float | None = None
             try:
                 async with self._http.stream(
-                    "GET", path, headers=headers, timeout=timeout
+                    "GET",
+                    self._settings.api_url + path,
+                    headers={**self._settings.headers(), **headers},
+                    timeout=timeout,
                 ) as response:
                     if response.status_code != 200:
                         await response.aread()

@@ -3,12 +3,13 @@ everything that is not I/O lives in _base.py and _calls.py."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import httpx
 
@@ -22,6 +23,7 @@ from promptyard_client._base import (
     retry_delay,
     should_retry_error,
     should_retry_status,
+    with_options,
 )
 from promptyard_client.errors import (
     JobTimeoutError,
@@ -79,14 +81,17 @@ class Client:
         verify_ssl: bool | str | None = None,
         *,
         prompt_cache_ttl: float = 60.0,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: httpx.Client | None = None,
     ) -> None:
         self._settings = resolve_settings(base_url, token, timeout, max_retries, verify_ssl,
-                                          prompt_cache_ttl)  # fmt: skip
-        self._http = httpx.Client(
-            base_url=self._settings.api_url,
-            headers=self._settings.headers(),
-            timeout=self._settings.timeouts(),
-            verify=self._settings.ssl_verify(),
+                                          prompt_cache_ttl, default_headers)  # fmt: skip
+        # An injected client keeps its own transport, proxies, TLS and limits (verify_ssl does
+        # not apply to it) and is not closed by close(); every request carries our URL,
+        # headers and timeout, so it needs no base_url of its own.
+        self._own_http = http_client is None
+        self._http = http_client or httpx.Client(
+            timeout=self._settings.timeouts(), verify=self._settings.ssl_verify()
         )
         self._prompts = PromptCache()
 
@@ -97,7 +102,8 @@ class Client:
         return self._settings.base_url
 
     def close(self) -> None:
-        self._http.close()
+        if self._own_http:
+            self._http.close()
 
     def __enter__(self) -> Client:
         return self
@@ -113,6 +119,32 @@ class Client:
     def __repr__(self) -> str:
         return f"Client(base_url={self._settings.base_url!r})"
 
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> Self:
+        """A client like this one with other settings for the calls made through it, sharing
+        its connections and prompt cache: `client.with_options(timeout=5).get_prompt("x")`
+        is a per-request timeout (openai-python's pattern). Closing it closes nothing."""
+        twin = copy.copy(self)
+        twin._settings = with_options(self._settings, timeout, max_retries, default_headers)
+        twin._own_http = False
+        return twin
+
+    def paginate(self, list_method: Callable[..., Any], /, **kwargs: Any) -> Iterator[Any]:
+        """Every item of a list call, page after page: `for p in client.paginate(
+        client.list_prompts, project="x")`. `limit` sets the page size; `offset` the start."""
+        offset = int(kwargs.pop("offset", 0))
+        while True:
+            page = list_method(offset=offset, **kwargs)
+            yield from page.items
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return
+
     # -- transport ---------------------------------------------------------------------------
 
     def _send(self, call: Call[T]) -> T:
@@ -125,7 +157,13 @@ class Client:
         attempt = 0
         while True:
             try:
-                response = self._http.request(method, path, **kwargs)
+                response = self._http.request(
+                    method,
+                    self._settings.api_url + path,
+                    headers=self._settings.headers(),
+                    timeout=self._settings.timeouts(),
+                    **kwargs,
+                )
             except httpx.TransportError as exc:
                 if attempt < self._settings.max_retries and should_retry_error(exc, method):
                     time.sleep(retry_delay(attempt))
@@ -506,7 +544,12 @@ class Client:
             progressed = False
             wait: float | None = None
             try:
-                with self._http.stream("GET", path, headers=headers, timeout=timeout) as response:
+                with self._http.stream(
+                    "GET",
+                    self._settings.api_url + path,
+                    headers={**self._settings.headers(), **headers},
+                    timeout=timeout,
+                ) as response:
                     if response.status_code != 200:
                         response.read()
                         error = error_for_response(response)

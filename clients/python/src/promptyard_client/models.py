@@ -253,6 +253,15 @@ class PromptVersion(_Response):
     message: str = ""
     created_at: str
 
+    def render(self, **variables: Any) -> str | list[dict[str, Any]]:
+        """The template filled with `variables`: text for a text prompt, a new list of
+        messages for a chat prompt. Supports `{{ name }}`, `{{ name.attr }}`, `{{ name[0] }}`
+        and `{# comments #}` (no filters or tags: promptyard_client._render says exactly
+        what); an undefined name raises TemplateRenderError naming it."""
+        from promptyard_client._render import render_template
+
+        return render_template(self.template, variables)
+
 
 class Prompt(_Response):
     id: str
