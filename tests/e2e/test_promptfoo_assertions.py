@@ -3,10 +3,12 @@ prompt, or answers with a tool call when a tool is required)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.clitools import Project, provider_yaml, read_json
+import pytest
+from tests.e2e.clitools import KEY_ENV, Project, provider_yaml, read_json
 
 TOOL_TYPES = ("is-valid-openai-tools-call", "is-valid-function-call", "tool-call-f1")
 
@@ -72,3 +74,67 @@ def test_tool_calls_checked_against_the_provider_schemas(project: Project) -> No
     assert _components(good) == dict.fromkeys(TOOL_TYPES, True)
     assert _components(bad) == {**dict.fromkeys(TOOL_TYPES[:2], False), "tool-call-f1": True}
     assert "location" in bad["gradingResult"]["reason"]
+
+
+def test_assert_scoring_function_in_the_sandbox(project: Project) -> None:
+    project.write(
+        "score.js",
+        "module.exports = { minScore: (s, c) => ({ pass: Math.min(s.a, s.b) >= 0.5,\n"
+        "  score: Math.min(s.a, s.b), reason: `min of ${Object.keys(s).join('+')}` }) };\n",
+    )
+    tests = """\
+  - vars: {word: alpha}
+    assert:
+      - {type: contains, value: alpha, metric: a}
+      - {type: contains, value: zzz, metric: b}
+  - vars: {word: alpha zzz}
+    assert:
+      - {type: contains, value: alpha, metric: a}
+      - {type: contains, value: zzz, metric: b}
+"""
+    extra = "defaultTest:\n  assertScoringFunction: file://score.js:minScore\n"
+    project.config(tests, extra=extra)
+    result = project.eval("-o", "out.json")
+    assert result.returncode == 100, str(result)
+    rows = sorted(_rows(project), key=lambda r: r["vars"]["word"])
+    assert [(r["success"], r["score"]) for r in rows] == [(False, 0.0), (True, 1.0)]
+    assert rows[1]["gradingResult"]["reason"] == "min of a+b"
+
+
+def test_conversation_relevance_with_a_stub_judge(project: Project) -> None:
+    def judge(body: dict[str, Any]) -> str:
+        last = body["messages"][-1]["content"]
+        verdict = "no" if "Last assistant reply: The stock market" in last else "yes"
+        return json.dumps({"verdict": verdict, "reason": "checked"})
+
+    project.stub.add_model("judge-model", judge)
+    config = {"apiBaseUrl": project.stub.base_url, "apiKeyEnvar": KEY_ENV}
+    judge_ref = {"id": "openai:chat:judge-model", "config": config}
+    tests = """\
+  - vars:
+      word: hi
+      _conversation:
+        - {input: "Plan my wedding", output: "Gladly! What is your vision?"}
+        - {input: "What about flowers?", output: "The stock market is volatile."}
+        - {input: "Wedding flowers!", output: "Peonies and roses."}
+    assert:
+      - type: conversation-relevance
+        threshold: 0.6
+"""
+    extra = f"defaultTest:\n  options:\n    provider: {json.dumps(judge_ref)}\n"
+    project.config(tests, providers="  - echo\n", extra=extra)
+    result = project.eval("-o", "out.json")
+    assert result.returncode == 0, str(result)
+    (row,) = _rows(project)
+    component = row["gradingResult"]["componentResults"][0]
+    assert component["score"] == pytest.approx(2 / 3) and component["pass"]
+    assert "turn 2" in component["reason"]
+
+
+def test_store_output_as_is_refused_before_any_call(project: Project) -> None:
+    tests = "  - vars: {word: a}\n    options: {storeOutputAs: answer}\n"
+    project.config(tests)
+    result = project.eval()
+    assert result.returncode == 1, str(result)
+    assert "storeOutputAs" in result.stderr and "Traceback" not in result.stderr
+    assert project.stub.request_count == 0
