@@ -56,9 +56,12 @@ TOP_KEYS = (
 )  # fmt: skip
 TOP_UNSUPPORTED = {
     "redteam": "red teaming is not supported; run it with promptfoo",
-    "extensions": "extension hooks (JavaScript/Python) are not supported",
+    "extensions": "extension hooks (beforeAll/beforeEach/afterEach/afterAll scripts that"
+    " change the suite and read results as it runs) are not supported; remove `extensions` to"
+    " run without them",
     "derivedMetrics": "derived metrics are not supported yet",
-    "nunjucksFilters": "custom Nunjucks filters run JavaScript and are not supported",
+    "nunjucksFilters": "custom Nunjucks filters (JavaScript functions called inside templates)"
+    " are not supported; compute the value in a var, or use a Python prompt function",
     "commandLineOptions": "set these options on the promptyard command line instead",
     "tracing": "OpenTelemetry tracing is not supported yet",
 }
