@@ -67,6 +67,17 @@ REFUSED_KEYS: dict[str, str] = {
     "mcp": "MCP servers are not supported",
     "showThinking": "reasoning text is not shown in the output; remove the key",
     "system_prompt": "put the system message in the prompt (a chat prompt's first message)",
+    **dict.fromkeys(
+        (
+            "azureClientId",
+            "azureClientSecret",
+            "azureTenantId",
+            "azureAuthorityHost",
+            "azureTokenScope",
+        ),
+        "Entra ID sign-in is not supported: use an API key (AZURE_API_KEY), or send a token "
+        "you obtained with `headers: {Authorization: Bearer ...}`",
+    ),
     "best_of": "belongs to the legacy completions API, which is not supported",
     "echo": "belongs to the legacy completions API, which is not supported",
     "suffix": "belongs to the legacy completions API, which is not supported",

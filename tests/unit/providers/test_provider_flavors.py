@@ -104,6 +104,8 @@ def test_azure_deployment_url_version_and_api_key_header(monkeypatch: pytest.Mon
     assert p._url.startswith("https://other.openai.azure.com/openai/deployments/my-gpt4o/")
     assert p._url.endswith("?api-version=2025-01-01-preview")
     assert p._endpoint("embeddings", "emb").split("?")[0].endswith("/deployments/emb/embeddings")
+    with pytest.raises(ConfigError, match="`azureClientSecret`: Entra ID"):
+        make("azure:my-gpt4o", azureClientSecret="s", azureClientId="c")
     # The server sends an Azure key to Azure's hosts only.
     assert make("azure:my-gpt4o", SERVER).api_key() == "az-key"
     with pytest.raises(ConfigError, match="AZURE_OPENAI_API_KEY goes only to"):
