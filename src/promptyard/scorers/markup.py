@@ -10,7 +10,8 @@ the HTML elements (WHATWG list, plus a few legacy ones) deciding which tags coun
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
+from functools import cache
+from typing import Any
 
 from promptyard.core.types import GradingResult
 from promptyard.scorers.base import CheckInput
@@ -28,39 +29,47 @@ _VOID = frozenset(["area", "base", "br", "col", "embed", "hr", "img", "input", "
                    "param", "source", "track", "wbr"])  # fmt: skip
 
 
-class _Scan(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements = 0
-        self.doctype = False
-        self.depth = 0
-        self.outside_text = False
+@cache
+def _scanner() -> Any:
+    """The parser class, built on first use: html.parser costs ~3.5 ms to import, and most
+    runs never check HTML."""
+    from html.parser import HTMLParser
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in HTML_ELEMENTS:
-            self.elements += 1
-        if tag not in _VOID:
-            self.depth += 1
+    class _Scan(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.elements = 0
+            self.doctype = False
+            self.depth = 0
+            self.outside_text = False
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in HTML_ELEMENTS:
-            self.elements += 1
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in HTML_ELEMENTS:
+                self.elements += 1
+            if tag not in _VOID:
+                self.depth += 1
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag not in _VOID and self.depth > 0:
-            self.depth -= 1
+        def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in HTML_ELEMENTS:
+                self.elements += 1
 
-    def handle_decl(self, decl: str) -> None:
-        if decl.lower().startswith("doctype html"):
-            self.doctype = True
+        def handle_endtag(self, tag: str) -> None:
+            if tag not in _VOID and self.depth > 0:
+                self.depth -= 1
 
-    def handle_data(self, data: str) -> None:
-        if self.depth == 0 and data.strip():
-            self.outside_text = True
+        def handle_decl(self, decl: str) -> None:
+            if decl.lower().startswith("doctype html"):
+                self.doctype = True
+
+        def handle_data(self, data: str) -> None:
+            if self.depth == 0 and data.strip():
+                self.outside_text = True
+
+    return _Scan
 
 
-def _scan(text: str) -> _Scan:
-    scan = _Scan()
+def _scan(text: str) -> Any:
+    scan = _scanner()()
     scan.feed(text)
     scan.close()
     return scan
@@ -87,7 +96,7 @@ def contains_html(text: str) -> bool:
     if "<" not in text:
         return False
     scan = _scan(text)
-    return scan.elements > 0 or scan.doctype
+    return bool(scan.elements > 0 or scan.doctype)
 
 
 def check_is_html(inp: CheckInput) -> GradingResult:
