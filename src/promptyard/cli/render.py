@@ -123,7 +123,7 @@ def print_kpi_errors(console: Console, trials: list[TrialResult], count: int) ->
         f"[yellow]KPI errors[/yellow] on {count} trial(s) (an erroring KPI counts as 0)"
         + (f"; first {len(trials)}:" if count > len(trials) else ":")
     )
-    for trial in trials:
+    for trial in sorted(trials, key=lambda t: t.index):
         name = trial.description or f"case {trial.case_index}"
         for message in kpi_error_messages(trial):
             console.print(
