@@ -417,7 +417,13 @@ def _js_config_data(path: Path) -> dict[str, Any]:
 def _load_kpis(spec: EvalSpec, req: EvalRequest, all_tests: Sequence[Any] = ()) -> None:
     """The config's weighted KPIs (scorers/kpi.py), checked before any call: when every named
     metric is known from the config (no code assertion that may return its own), an unknown
-    name in an expression (`0.7 * scroe`) is a load error."""
+    name in an expression (`0.7 * scroe`) is a load error. promptfoo's derivedMetrics
+    (scorers/derived.py) are checked here too."""
+    if "derivedMetrics" in spec.raw_config:
+        from promptyard.scorers.derived import parse_derived_metrics
+
+        where = Path(spec.config_path).name if spec.config_path else "<config>"
+        parse_derived_metrics(spec.raw_config["derivedMetrics"], where=where)
     if any(key in spec.raw_config for key in ("kpis", "additional_kpis", "kpi_threshold")):
         from promptyard.scorers.kpi import parse_kpi_config
 

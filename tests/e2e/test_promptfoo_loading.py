@@ -91,3 +91,17 @@ def test_python_prompt_functions_and_test_generators_run(project: Project) -> No
         "Repeat: owls",
     ]
     assert all(m[0] == {"role": "system", "content": "Be terse."} for m in sent)
+
+
+def test_derived_metrics_run_through_the_cli(project: Project) -> None:
+    project.config(
+        "  - vars: {word: cats}\n"
+        "    assert:\n"
+        "      - {type: contains, value: cats, metric: hit}\n"
+        "      - {type: contains, value: dogs, metric: miss}\n",
+        extra="derivedMetrics:\n  - name: ratio\n    value: 'hit / (hit + miss + 1)'\n",
+        name="promptfooconfig.yaml",
+    )
+    result = project.eval("-c", "promptfooconfig.yaml", "-o", "out.json", env=ENV)
+    assert result.returncode == 100, str(result)
+    assert '"ratio": 0.5' in (project.root / "out.json").read_text(encoding="utf-8")

@@ -49,6 +49,8 @@ TOP_KEYS = (
     "scenarios", "evaluateOptions", "env",
     # ours: grading (project/grading.py) and KPIs (scorers/kpi.py)
     "judge_profile", "metrics", "kpis", "additional_kpis", "kpi_threshold",
+    # promptfoo's derivedMetrics: checked by library.load_spec (scorers/derived.py)
+    "derivedMetrics",
     # harmless to us: kept in raw_config, otherwise ignored (docs/config.md says which)
     "outputPath", "tags", "metadata", "sharing", "writeLatestResults", "$schema",
     # promptfoo's conventional home for `$ref` targets (assertionTemplates) is data only
@@ -59,7 +61,6 @@ TOP_UNSUPPORTED = {
     "extensions": "extension hooks (beforeAll/beforeEach/afterEach/afterAll scripts that"
     " change the suite and read results as it runs) are not supported; remove `extensions` to"
     " run without them",
-    "derivedMetrics": "derived metrics are not supported yet",
     "nunjucksFilters": "custom Nunjucks filters (JavaScript functions called inside templates)"
     " are not supported; compute the value in a var, or use a Python prompt function",
     "commandLineOptions": "set these options on the promptyard command line instead",

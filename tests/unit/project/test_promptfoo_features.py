@@ -234,3 +234,11 @@ def test_a_prompt_object_without_raw_reads_its_id_as_promptfoo_does(write: Write
     )
     (prompt,) = load_spec(path).prompts
     assert (prompt.label, prompt.text) == ("text", "Tell me about {{topic}}")
+
+
+def test_derived_metrics_load_and_are_checked_before_any_call(write: WriteFile) -> None:
+    base = "prompts: [x]\nproviders: [echo]\nderivedMetrics:\n  - name: f1\n    value: "
+    spec = load_spec(write("promptfooconfig.yaml", base + "'2 * p * r / (p + r)'\n"))
+    assert spec.raw_config["derivedMetrics"][0]["name"] == "f1"
+    with pytest.raises(ConfigError, match=r"derivedMetrics\[0\]"):
+        load_spec(write("promptfooconfig.yaml", base + "\"__import__('os')\"\n"))
