@@ -51,6 +51,8 @@ def reason_of(message: str) -> str:
     """A refusal message without its file, line, field and quoted specifics, to group by."""
     text = message.strip().splitlines()[0] if message.strip() else message
     text = _WHERE.sub("", text, count=1)
+    text = re.sub(r"\b[a-z][a-z0-9+.-]*://[^\s:,]+", "<url>", text)
+    text = re.sub(r"\(resolved to [^)]*\)", "", text)
     text = re.sub(r"'[^']*'", "'…'", text)
     text = re.sub(r"\"[^\"]*\"", '"…"', text)
     text = re.sub(r"\b\d+(\.\d+)?\b", "N", text)
