@@ -138,3 +138,13 @@ def test_store_output_as_is_refused_before_any_call(project: Project) -> None:
     assert result.returncode == 1, str(result)
     assert "storeOutputAs" in result.stderr and "Traceback" not in result.stderr
     assert project.stub.request_count == 0
+
+
+def test_max_score_over_one_output_selects_it(project: Project) -> None:
+    tests = "  - vars: {word: hi}\n    assert:\n      - {type: contains, value: hi}\n" \
+            "      - {type: max-score}\n"  # fmt: skip
+    project.config(tests)
+    result = project.eval("-o", "out.json")
+    assert result.returncode == 0, str(result)
+    (row,) = _rows(project)
+    assert _components(row) == {"contains": True, "max-score": True}

@@ -335,7 +335,11 @@ class EvalRunner:
                 "; ".join(str(t.error) for t in errored[:3]),
                 " ..." if len(errored) > 3 else "",
             )
-        if self._compares and self._group_size < 2:
+        if (
+            self._compares
+            and self._group_size < 2
+            and any(a.type == "select-best" for t in self.spec.tests for a in t.assertions)
+        ):  # max-score over one output simply selects it, as in promptfoo
             raise ConfigError(
                 "select-best compares the outputs of several prompts or providers for each"
                 " case; this config gives one output per case"
