@@ -93,7 +93,7 @@ class Grader:
         for spec in providers or ():
             if spec.config.get("functions") or spec.config.get("tools"):
                 self._tool_specs.setdefault(spec.id, []).append(spec.config)
-        self._tools: dict[str, dict[str, Any] | None] = {}
+        self._tools: dict[str, tuple[dict[str, Any] | None, bool]] = {}
         # Built by the first model-graded assertion validate() sees: runs without one never
         # import the judge.
         self._judge_factory = judge
@@ -340,23 +340,25 @@ class Grader:
 
     def _tool_defs(self, ctx: GradingContext) -> dict[str, Any] | None:
         """The provider's `functions` and `tools`, `file://` references loaded through the
-        trust policy. Providers that share an id (different labels) pool their definitions."""
+        trust policy, templates in them rendered with the test vars (promptfoo's
+        renderVarsInObject). Providers that share an id (different labels) pool theirs."""
         pid = ctx.provider_id
-        if pid in self._tools:
-            return self._tools[pid]
-        configs = self._tool_specs.get(pid)
-        found: dict[str, Any] | None = None
-        if configs:
-            found = {"functions": [], "tools": []}
-            for config in configs:
-                for key in ("functions", "tools"):
-                    defs = config.get(key)
-                    if isinstance(defs, str) and defs.startswith("file://"):
-                        defs = load_file_value(defs, self._base(ctx), trust=self._trust)
-                    if isinstance(defs, list):
-                        found[key].extend(defs)
-        self._tools[pid] = found
-        return found
+        hit = self._tools.get(pid)
+        if hit is None:
+            configs = self._tool_specs.get(pid)
+            found: dict[str, Any] | None = None
+            if configs:
+                found = {"functions": [], "tools": []}
+                for config in configs:
+                    for key in ("functions", "tools"):
+                        defs = config.get(key)
+                        if isinstance(defs, str) and defs.startswith("file://"):
+                            defs = load_file_value(defs, self._base(ctx), trust=self._trust)
+                        if isinstance(defs, list):
+                            found[key].extend(defs)
+            hit = self._tools[pid] = (found, found is not None and _has_template(found))
+        found, templated = hit
+        return _render_all(found, ctx.vars) if templated else found
 
     def _base(self, ctx: GradingContext) -> str:
         return ctx.base_dir if ctx.base_dir not in ("", ".") else self._base_dir
@@ -486,6 +488,26 @@ def _fold(trials: list[TrialResult], verdicts: list[GradingResult]) -> None:
             grading.score = verdict.score
         trial.success = grading.passed
         trial.score = grading.score
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    return False
+
+
+def _render_all(value: Any, vars: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return render(value, vars) if is_template(value) else value
+    if isinstance(value, dict):
+        return {k: _render_all(v, vars) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_all(v, vars) for v in value]
+    return value
 
 
 def _dynamic(value: Any) -> bool:

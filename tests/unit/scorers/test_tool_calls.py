@@ -104,3 +104,16 @@ async def test_tool_call_f1() -> None:
     assert low.passed
     none = await grade_one("tool-call-f1", ["search"], "no tools here")
     assert not none.passed and none.score == 0.0
+
+
+async def test_templates_in_tool_definitions_are_rendered_with_the_vars() -> None:
+    fn = {**WEATHER, "parameters": {"type": "object", "properties": {
+        "unit": {"type": "string", "enum": ["{{ unit }}"]}}, "required": ["unit"]}}  # fmt: skip
+    g = grader(functions=[fn])
+    out = {"name": "get_current_weather", "arguments": '{"unit": "kelvin"}'}
+    ok = await grade_one("is-valid-openai-function-call", None, out, grader=g,
+                         vars={"unit": "kelvin"})  # fmt: skip
+    assert ok.passed
+    bad = await grade_one("is-valid-openai-function-call", None, out, grader=g,
+                          vars={"unit": "celsius"})  # fmt: skip
+    assert not bad.passed
