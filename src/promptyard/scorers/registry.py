@@ -32,12 +32,11 @@ def _flip(inp: CheckInput, check: CheckFn) -> GradingResult:
     assert isinstance(result, GradingResult)  # the checks wrapped here are synchronous
     if not inp.inverse:
         return result
-    return replace(
-        result,
-        passed=not result.passed,
-        score=1.0 - result.score,
-        reason=f"Negated: {result.reason}" if result.passed else f"Not expected: {result.reason}",
-    )
+    if result.passed:
+        reason = f"Expected the opposite (not-): {result.reason}"
+    else:
+        reason = f"Passes negated: {result.reason}"
+    return replace(result, passed=not result.passed, score=1.0 - result.score, reason=reason)
 
 
 def negatable(check: CheckFn) -> CheckFn:
