@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import promptyard
 from tests.e2e.clitools import run_cli
+
+import promptyard
 
 
 def test_version_is_printed_and_matches_the_package(tmp_path: Path) -> None:

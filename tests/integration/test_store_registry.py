@@ -532,7 +532,7 @@ def test_profiles_accept_env_var_names_and_token_limits(reg: RegistryStore) -> N
     }
     assert reg.create_profile("p", "openai:gpt-4.1-mini", config=cfg).config == cfg
     # Any other header's value could be a credential (docs/security.md, Redaction): refused.
-    with pytest.raises(ValueError, match="headers.X-Trace"):
+    with pytest.raises(ValueError, match=r"headers\.X-Trace"):
         reg.create_profile("q", "openai:gpt-4.1-mini", config={"headers": {"X-Trace": "1"}})
 
 
