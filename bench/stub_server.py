@@ -4,7 +4,9 @@ Binds 127.0.0.1 only. Replies are deterministic: the last user message echoed ba
 reply of the first matching rule), with real-shaped `usage` (whitespace words as tokens),
 `logprobs` when asked, `finish_reason`, tool calls when a tool is required, SSE streaming.
 
-Endpoints: POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models, POST /v1/messages.
+Endpoints: POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models, POST /v1/messages,
+POST /v1/moderations (a category is flagged when the input contains one of its trigger words,
+MODERATION_TRIGGERS, ignoring case).
 Control: POST /_control/script {"responses": [...]}, POST /_control/fail_first
 {"count", "status", "retry_after"}, POST /_control/config {"latency_ms", "rules"},
 POST /_control/reset, GET /_control/stats, GET /_control/requests.
@@ -181,6 +183,23 @@ def _logprob(word: str) -> float:
     return -0.05 * (len(word) % 7)
 
 
+# Moderation categories (OpenAI's names) and the words that flag them in the stub.
+MODERATION_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "harassment": ("idiot", "stupid"),
+    "hate": ("hateful",),
+    "self-harm": ("hurt myself",),
+    "sexual": ("explicit",),
+    "violence": ("kill", "attack"),
+}
+
+
+def _moderation(text: str) -> dict[str, Any]:
+    low = text.lower()
+    cats = {c: any(w in low for w in words) for c, words in MODERATION_TRIGGERS.items()}
+    scores = {c: 0.9 if on else 0.01 for c, on in cats.items()}
+    return {"flagged": any(cats.values()), "categories": cats, "category_scores": scores}
+
+
 def _json_response(
     data: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
@@ -231,6 +250,7 @@ class StubServer:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/moderations", self._moderations)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/_control/script", self._ctl_script)
@@ -602,6 +622,23 @@ class StubServer:
                 "data": data,
                 "model": body.get("model") or "stub-embedding",
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    async def _moderations(self, request: web.Request) -> web.StreamResponse:
+        return await self._guarded(request, self._moderations_reply)
+
+    async def _moderations_reply(self, request: web.Request, body: dict[str, Any]) -> Any:
+        inputs = body.get("input")
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not inputs:
+            return self._error(request, 400, "`input` must be a string or a list of strings")
+        return _json_response(
+            {
+                "id": f"modr-{self._next_id()}",
+                "model": body.get("model") or "omni-moderation-latest",
+                "results": [_moderation(str(text)) for text in inputs],
             }
         )
 

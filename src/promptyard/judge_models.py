@@ -25,6 +25,7 @@ from promptyard.trust import TrustPolicy
 if TYPE_CHECKING:
     from promptyard.engine.budget import Budget
     from promptyard.providers.base import Embedder, Provider
+    from promptyard.providers.moderation import Moderator
     from promptyard.providers.policy import CallPolicy
 
 
@@ -100,6 +101,7 @@ class RunJudgeModels:
         self._base_dir = base_dir
         self._chat: dict[str, _PolicyModel] = {}
         self._embedders: dict[str, Embedder] = {}
+        self._moderators: dict[str, Moderator] = {}
 
     def _chat_spec(self, ref: Any, where: str = "") -> ProviderSpec:
         return provider_spec(ref, self._settings.judge_provider, where or "options.provider")
@@ -115,6 +117,13 @@ class RunJudgeModels:
 
             check_embedder_credentials(self._embedding_ref(ref), where=where, trust=self._trust)
             self.embedder(ref, where)
+            return
+        if kind == "moderation":
+            from promptyard.providers.moderation import check_moderator_credentials
+
+            ref = self._moderation_ref(ref)
+            check_moderator_credentials(ref, where=where, trust=self._trust)
+            self.moderator(ref, where)
             return
         from promptyard.providers import check_credentials
 
@@ -145,13 +154,36 @@ class RunJudgeModels:
             )
         return embedder
 
+    @staticmethod
+    def _moderation_ref(ref: Any) -> Any:
+        """The moderation model `ref` names, else promptfoo's default (a chat judge named for
+        grading is not a moderation model: promptfoo then falls back to its default too)."""
+        from promptyard.providers.moderation import DEFAULT_MODERATION_PROVIDER, is_moderation_ref
+
+        return ref if is_moderation_ref(ref) else DEFAULT_MODERATION_PROVIDER
+
+    def moderator(self, ref: Any, where: str = "") -> Moderator:
+        ref = self._moderation_ref(ref)
+        key = json.dumps(ref, sort_keys=True, default=str)
+        moderator = self._moderators.get(key)
+        if moderator is None:
+            from promptyard.providers.moderation import create_moderator
+
+            moderator = self._moderators[key] = create_moderator(
+                ref, where=where, trust=self._trust
+            )
+        return moderator
+
     async def aclose(self) -> None:
         for model in self._chat.values():
             await model._provider.aclose()
         for embedder in self._embedders.values():
             await embedder.aclose()
+        for moderator in self._moderators.values():
+            await moderator.aclose()
         self._chat.clear()
         self._embedders.clear()
+        self._moderators.clear()
 
 
 class StoreJudgeCache:

@@ -261,12 +261,59 @@ class OpenAICompatProvider(BaseProvider):
         Errors are ProviderError subclasses whose message names the URL: an embedder is
         configured apart from the provider under test, so the URL tells which one failed.
         """
-        if self._headers is None:
-            self._headers = self._build_headers()
         body: dict[str, Any] = {"model": model or embedding_model(self.model), "input": texts}
         if extra:
             body.update(extra)
         url = self._endpoint("embeddings", body["model"])
+        shown = safe_url(url)
+        raw = await self._post_api(url, body, timeout_s)
+        try:
+            data = json.loads(raw)
+            rows = sorted(data["data"], key=lambda r: r.get("index", 0))
+            vectors = [[float(x) for x in row["embedding"]] for row in rows]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            note = body_note(raw, summarize=self._summarize)
+            raise ProviderResponseError(
+                f"not an embeddings response from {shown}: {note}", provider=self.id
+            ) from None
+        if len(vectors) != len(texts):
+            raise ProviderResponseError(
+                f"{len(vectors)} embeddings for {len(texts)} inputs from {shown}", provider=self.id
+            )
+        return vectors, parse_usage(data.get("usage"))
+
+    async def moderate(
+        self, texts: list[str], *, model: str, timeout_s: float = 60.0
+    ) -> list[dict[str, Any]]:
+        """OpenAI's moderation results (one per input, in order) from one POST /moderations:
+        each `{"flagged": bool, "categories": {name: bool}, "category_scores": {name: float}}`.
+        Errors are ProviderError subclasses whose message names the URL, as for embeddings."""
+        url = self._endpoint("moderations", model)
+        shown = safe_url(url)
+        raw = await self._post_api(url, {"model": model, "input": texts}, timeout_s)
+        try:
+            data = json.loads(raw)
+            results = data["results"]
+            if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+                raise TypeError
+        except (KeyError, TypeError, ValueError):
+            note = body_note(raw, summarize=self._summarize)
+            raise ProviderResponseError(
+                f"not a moderation response from {shown}: {note}", provider=self.id
+            ) from None
+        if len(results) != len(texts):
+            raise ProviderResponseError(
+                f"{len(results)} moderation results for {len(texts)} inputs from {shown}",
+                provider=self.id,
+            )
+        return results
+
+    async def _post_api(self, url: str, body: dict[str, Any], timeout_s: float) -> bytes:
+        """POST `body` to one of the API's side endpoints (embeddings, moderations): the raw
+        reply, or a ProviderError naming the URL (such a model is configured apart from the
+        provider under test, so the URL tells which one failed)."""
+        if self._headers is None:
+            self._headers = self._build_headers()
         shown = safe_url(url)
         with _transport_errors(shown, timeout_s, self.id):
             async with self._get_session().post(
@@ -282,20 +329,7 @@ class OpenAICompatProvider(BaseProvider):
                         resp.status, raw, resp.headers, provider=self.id, summarize=self._summarize
                     )
                     raise _naming_url(err, shown)
-        try:
-            data = json.loads(raw)
-            rows = sorted(data["data"], key=lambda r: r.get("index", 0))
-            vectors = [[float(x) for x in row["embedding"]] for row in rows]
-        except (KeyError, TypeError, ValueError, AttributeError):
-            note = body_note(raw, summarize=self._summarize)
-            raise ProviderResponseError(
-                f"not an embeddings response from {shown}: {note}", provider=self.id
-            ) from None
-        if len(vectors) != len(texts):
-            raise ProviderResponseError(
-                f"{len(vectors)} embeddings for {len(texts)} inputs from {shown}", provider=self.id
-            )
-        return vectors, parse_usage(data.get("usage"))
+        return raw
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

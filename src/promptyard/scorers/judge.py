@@ -50,10 +50,12 @@ from promptyard.scorers.judge_parse import (
     split_sentences,
     weighted_score,
 )
+from promptyard.scorers.moderation import categories, grade_moderation, moderation_ref
 from promptyard.scorers.values import coerce_string
 
 if TYPE_CHECKING:
     from promptyard.providers.base import Embedder
+    from promptyard.providers.moderation import Moderator
 
 T = TypeVar("T")
 
@@ -74,8 +76,6 @@ UNSUPPORTED = {  # refused at load, naming the assertion
     "classifier": "is not supported: it needs a HuggingFace text-classification model (the "
     "Inference API or a local pipeline), and Promptyard has no classification provider yet; an "
     "llm-rubric can grade the same property",
-    "moderation": "is not supported: it needs a moderation endpoint (OpenAI's /v1/moderations), "
-    "which Promptyard's providers do not call yet; an llm-rubric or is-refusal can stand in",
 }
 _RETRY_NOTE = (
     "Your reply could not be read: {why}. Reply again, following the required format exactly."
@@ -102,9 +102,13 @@ class JudgeModels(Protocol):
 
     def embedder(self, ref: Any) -> Embedder: ...
 
+    def moderator(self, ref: Any) -> Moderator:
+        """The moderation model `ref` names, else the default one (OpenAI's moderations)."""
+        ...
+
     def check(self, ref: Any, kind: str, where: str = "") -> None:
-        """Raise (naming the variable to set) when the model for `kind` ("chat" or
-        "embedding") lacks credentials, or ConfigError (naming `where`) when it cannot be
+        """Raise (naming the variable to set) when the model for `kind` ("chat", "embedding"
+        or "moderation") lacks credentials, or ConfigError (naming `where`) when it cannot be
         built or its trust policy refuses it; called before any call is made."""
         ...
 
@@ -203,6 +207,9 @@ class Judge:
             self._models.check(chat_ref(assertion, options), "chat", where)
         if name in EMBEDDING_TYPES or name.startswith("similar"):
             self._models.check(embedding_ref(assertion, options), "embedding", where)
+        if name == "moderation":
+            categories(assertion.value, assertion.where)
+            self._models.check(moderation_ref(assertion, options), "moderation", where)
         override = options.get("rubricPrompt")
         if override is not None and name in ("llm-rubric", "factuality", "model-graded-closedqa"):
             prompt_for(name, override, self._base_dir)
@@ -216,6 +223,12 @@ class Judge:
         try:
             if name.startswith("similar"):
                 result = await self._similar(assertion, value, output, ctx, spend)
+            elif name == "moderation":
+                moderator = self._models.moderator(moderation_ref(assertion, options))
+                text = coerce_string(output)
+                result = await grade_moderation(
+                    moderator, self._cache, assertion, value, text, inverse
+                )
             else:
                 call = _Call(self._models.chat(chat_ref(assertion, options)), spend)
                 result = await self._dispatch(name, inverse, assertion, value, output, ctx, call)

@@ -79,7 +79,8 @@ _BUILTIN: list[AssertionType] = [
        structured.check_sql),
     _T("contains-sql", "output contains valid SQL (a ```sql fence or the whole output)",
        partial(structured.check_sql, contains=True)),
-    _T("rouge-n", "ROUGE-N (js-rouge F1, ignoring case) against the value is at least the threshold",
+    _T("rouge-n", "ROUGE-N (js-rouge F1, ignoring case) against the value is at least the "
+       "threshold",
        similarity.check_rouge_n, takes_threshold=True, value_kind="refs",
        default_threshold=0.75),
     _T("bleu", "BLEU against the reference(s) is at least the threshold",
@@ -154,8 +155,8 @@ _BUILTIN: list[AssertionType] = [
        needs_model=True, takes_threshold=True, value_kind="refs"),
     _T("classifier", "a classification model's score for the class (value) is at least the "
        "threshold", None, needs_model=True, takes_threshold=True),
-    _T("moderation", "a moderation model flags none of the categories (value)", None,
-       needs_model=True),
+    _T("moderation", "a moderation model (OpenAI's /v1/moderations) flags none of the "
+       "categories (value: a list; unset: any category)", None, needs_model=True),
     _T(MAX_SCORE, "the output whose other assertions scored highest among the case's outputs "
        "passes; value {method: average/sum, weights: {type: w}, threshold}", None,
        takes_threshold=True, negatable=False),

@@ -89,8 +89,8 @@ async def test_bad_window_is_an_error() -> None:
     assert not result.passed and result.error
 
 
-def test_classifier_and_moderation_are_refused_naming_the_assertion() -> None:
+def test_classifier_is_refused_naming_the_assertion() -> None:
     grader = Grader(judge=lambda: Judge(Models(Model({}))))
-    for kind in ("classifier", "moderation"):
+    for kind in ("classifier",):
         with pytest.raises(ConfigError, match=kind):
             grader.validate(Assertion(type=kind, value="x", where="t"))
