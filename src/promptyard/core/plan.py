@@ -38,16 +38,38 @@ def case_id(test: TestCase) -> str:
     )
 
 
+def runs_prompt(provider: ProviderSpec, prompt: PromptTemplate) -> bool:
+    """promptfoo's provider `prompts` filter: a prompt runs when the list names its label or
+    id, or a prefix of its label up to a colon ("group" matches "group:a")."""
+    allowed = provider.prompts
+    if allowed is None:
+        return True
+    return any(
+        name == prompt.label or name == prompt.id or prompt.label.startswith(f"{name}:")
+        for name in allowed
+    )
+
+
+def pair_count(spec: EvalSpec) -> int:
+    """The (prompt, provider) pairs that run: each case's trials per sample."""
+    if all(p.prompts is None for p in spec.providers):
+        return len(spec.prompts) * len(spec.providers)
+    return sum(runs_prompt(v, p) for p in spec.prompts for v in spec.providers)
+
+
 def trial_count(spec: EvalSpec) -> int:
-    return len(spec.tests) * len(spec.prompts) * len(spec.providers) * spec.options.repeat
+    return len(spec.tests) * pair_count(spec) * spec.options.repeat
 
 
 def plan_trials(spec: EvalSpec) -> Iterator[PlannedTrial]:
     index = 0
+    filtered = any(p.prompts is not None for p in spec.providers)
     for case_index, test in enumerate(spec.tests):
         cid = case_id(test)
         for prompt in spec.prompts:
             for provider_index, provider in enumerate(spec.providers):
+                if filtered and not runs_prompt(provider, prompt):
+                    continue
                 for sample in range(spec.options.repeat):
                     yield PlannedTrial(
                         index, case_index, cid, test, prompt, provider_index, provider, sample

@@ -98,6 +98,9 @@ class ProviderSpec:
     label: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     where: str = ""
+    # promptfoo's `providers[].prompts`: the labels or ids of the prompts this provider runs
+    # (None: every prompt). A name also matches labels that start with "name:".
+    prompts: list[str] | None = None
 
     @property
     def name(self) -> str:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from promptyard.core.hashing import content_hash
-from promptyard.core.plan import PlannedTrial, plan_trials, trial_count
+from promptyard.core.plan import PlannedTrial, pair_count, plan_trials, trial_count
 from promptyard.core.prompts import missing_variables, render_prompt
 from promptyard.core.secrets import redact
 from promptyard.core.templates import (
@@ -160,7 +160,7 @@ class EvalRunner:
             repeat=spec.options.repeat, derived_metrics=spec.raw_config.get("derivedMetrics")
         )
         # select-best compares a case's outputs: its trials wait here until all have answered.
-        self._group_size = len(spec.prompts) * len(spec.providers)
+        self._group_size = pair_count(spec)
         self._compares = any(a.type in COMPARE_TYPES for t in spec.tests for a in t.assertions)
         self._held: dict[tuple[int, int], list[_Done]] = {}
         self._kpis: list[Any] = []

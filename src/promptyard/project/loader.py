@@ -25,7 +25,7 @@ from promptyard.project.datasets import (
 from promptyard.project.files import LoadContext
 from promptyard.project.grading import apply_grading, judge_ref, load_metrics
 from promptyard.project.prompts import load_prompts
-from promptyard.project.providers import load_profiles, load_providers
+from promptyard.project.providers import check_provider_prompts, load_profiles, load_providers
 from promptyard.project.refs import resolve_refs
 from promptyard.project.source import Path, Source, suggest, type_name
 from promptyard.project.yamlio import load_structured
@@ -207,6 +207,7 @@ def _build(
     profiles = load_profiles(data.get("profiles"), src, ("profiles",))
     provider_key = "targets" if "targets" in data else "providers"
     providers = load_providers(data.get(provider_key), profiles, ctx, src, (provider_key,))
+    check_provider_prompts(providers, prompts, src, (provider_key,))
     default = _default_test(data.get("defaultTest"), ctx, src)
     tests = _load_tests(data, default, ctx, src)
     check_case_files(tests, ctx)  # files that grading reads later: refused now, not mid-run

@@ -13,14 +13,14 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from promptyard.core.types import ProviderSpec
+from promptyard.core.plan import runs_prompt
+from promptyard.core.types import PromptTemplate, ProviderSpec
 from promptyard.project.files import FILE_PREFIX, LoadContext
 from promptyard.project.source import Path, Source, suggest, type_name
 
-PROVIDER_KEYS = ("id", "label", "config", "profile")
+PROVIDER_KEYS = ("id", "label", "config", "profile", "prompts")
 PROFILE_KEYS = ("id", "label", "config")
 PROVIDER_UNSUPPORTED = {
-    "prompts": "restricting a provider to some prompts is not supported yet",
     "transform": "provider output transforms are not supported yet; use options.transform",
     "delay": "per-provider delay is not supported yet; use evaluateOptions.delay",
     "env": "per-provider env is not supported; set environment variables",
@@ -71,6 +71,7 @@ def _spec(
         src.expect(label, str, "a string", (*at, "label"))
     config = body.get("config") or {}
     src.expect(config, dict, "a mapping", (*at, "config"))
+    prompts = _prompt_names(body.get("prompts"), src, (*at, "prompts"))
     profile_name = body.get("profile")
     pid = body.get("id")
     if profile_name is not None:
@@ -91,10 +92,39 @@ def _spec(
             label=label or profile.label or profile_name,
             config={**profile.config, **config},
             where=src.where(at),
+            prompts=prompts,
         )
     if not isinstance(pid, str) or not pid.strip():
         src.fail("a provider needs an `id` string such as openai:gpt-4.1-mini", (*at, "id"))
-    return ProviderSpec(id=pid, label=label, config=dict(config), where=src.where(at))
+    return ProviderSpec(
+        id=pid, label=label, config=dict(config), where=src.where(at), prompts=prompts
+    )
+
+
+def _prompt_names(value: Any, src: Source, at: Path) -> list[str] | None:
+    """promptfoo's `prompts` on a provider: the prompt labels or ids it runs."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item:
+            src.fail(f"expected a prompt label or id, got {type_name(item)}", (*at, i))
+    return [str(item) for item in items]
+
+
+def check_provider_prompts(
+    providers: list[ProviderSpec], prompts: list[PromptTemplate], src: Source, path: Path
+) -> None:
+    """Each name in a provider's `prompts` must match a prompt (a typo would run nothing)."""
+    for provider in providers:
+        for name in provider.prompts or ():
+            if not any(runs_prompt(ProviderSpec(provider.id, prompts=[name]), p) for p in prompts):
+                labels = sorted({p.label for p in prompts})
+                src.fail(
+                    f'{provider.where}: provider "{provider.name}" lists prompt "{name}", which'
+                    f" is no prompt's label or id{suggest(name, labels)}",
+                    path,
+                )
 
 
 def _entry(
