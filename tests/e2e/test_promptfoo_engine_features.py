@@ -11,6 +11,19 @@ def _rows(project: Project) -> list[dict]:  # type: ignore[type-arg]
     return list(read_json(project.root / "out.json")["results"]["results"])
 
 
+def test_provider_output_is_graded_without_a_call(project: Project) -> None:
+    tests = (
+        "  - vars: {word: hi}\n    providerOutput: canned answer\n"
+        "    assert: [{type: contains, value: canned}]\n"
+    )
+    project.config(tests, name="promptfooconfig.yaml")
+    result = project.eval("-c", "promptfooconfig.yaml", "-o", "out.json")
+    assert result.returncode == 0, str(result)
+    assert project.stub.request_count == 0
+    (row,) = _rows(project)
+    assert row["success"] and row["response"]["output"] == "canned answer"
+
+
 def test_provider_prompts_run_only_the_prompts_named(project: Project) -> None:
     prompts = "  - {raw: 'A {{word}}', label: first}\n  - {raw: 'B {{word}}', label: second}\n"
     providers = provider_yaml(project.stub.base_url) + "    prompts: [second]\n"

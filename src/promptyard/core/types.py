@@ -64,6 +64,8 @@ class TestCase:
     # Why this test cannot run (a promptfoo config's per-test problem, e.g. an unknown
     # assertion type): the engine records its trials as errored without calling the model.
     error: str | None = None
+    # promptfoo's `providerOutput`: graded instead of calling the provider (no call, no cost).
+    provider_output: Any = None
 
     @property
     def label(self) -> str:

@@ -538,7 +538,11 @@ class EvalRunner:
             return _Work(planned, "", [], None, None, render_error=str(exc))
         identity = self._identities[planned.provider_index]
         key = None
-        if identity is not None and self.spec.options.cache:
+        if (
+            identity is not None
+            and self.spec.options.cache
+            and planned.test.provider_output is None
+        ):
             key = content_hash({"p": identity, "m": messages, "s": planned.sample}, size=20)
         return _Work(planned, text, messages, key, None)
 
@@ -614,9 +618,11 @@ class EvalRunner:
         if w.render_error is not None:
             trial.error = w.render_error
             return _Done(trial)
+        p = w.planned
+        if p.test.provider_output is not None:  # promptfoo's providerOutput: no call, no cost
+            return _Fetched(w, trial, Completion(output=p.test.provider_output), None)
         if w.cached is not None:
             return _Fetched(w, trial, w.cached, None)
-        p = w.planned
         request = CompletionRequest(
             prompt=w.prompt,
             messages=w.messages,

@@ -17,13 +17,12 @@ SPLITS = frozenset({"train", "val", "test"})
 
 TEST_KEYS = (
     "description", "vars", "assert", "options", "threshold", "metadata", "split",
-    "assertScoringFunction",
+    "assertScoringFunction", "providerOutput",
 )  # fmt: skip
 TEST_UNSUPPORTED = {
     "provider": "per-test providers are not supported yet; use a separate config",
     "providers": "filtering tests by provider is not supported yet",
     "prompts": "filtering tests by prompt is not supported yet",
-    "providerOutput": "canned provider outputs are not supported yet",
 }
 ASSERT_KEYS = (
     "type", "value", "threshold", "weight", "metric", "transform", "provider", "config",
@@ -165,6 +164,7 @@ def parse_test(data: Any, src: Source, path: Path) -> TestCase:
         metadata=dict(metadata),
         split=parse_split(data.get("split"), src, (*path, "split")),
         where=src.where(path),
+        provider_output=data.get("providerOutput"),
     )
 
 
@@ -284,9 +284,13 @@ def finish_case(
             assertions = case.assertions
         threshold = case.threshold if case.threshold is not None else default.threshold
         split = case.split if case.split is not None else default.split
+        output = case.provider_output
+        if output is None:
+            output = default.provider_output
     else:
         vars, options, metadata = case.vars, case.options, case.metadata
         assertions, threshold, split = case.assertions, case.threshold, case.split
+        output = case.provider_output
     if not _needs_expansion(vars):
         combos = [vars]
     else:
@@ -302,6 +306,7 @@ def finish_case(
             metadata=metadata,
             split=split,
             where=case.where,
+            provider_output=output,
         )
         for combo in combos
     ]

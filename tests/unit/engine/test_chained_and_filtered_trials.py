@@ -23,6 +23,24 @@ def _run(tmp_path: Path, config: dict[str, Any]) -> list[TrialResult]:
     return result.trials
 
 
+def test_provider_output_is_graded_without_a_call(tmp_path: Path) -> None:
+    config = {
+        "prompts": ["{{q}}"],
+        "providers": ["echo"],
+        "tests": [
+            {
+                "vars": {"q": "hi"},
+                "providerOutput": "canned",
+                "assert": [{"type": "equals", "value": "canned"}],
+            },
+            {"vars": {"q": "hi"}, "assert": [{"type": "equals", "value": "hi"}]},
+        ],
+    }
+    first, second = _run(tmp_path, config)
+    assert first.output == "canned" and first.success and not first.usage.total
+    assert second.output == "hi" and second.success
+
+
 def test_provider_prompts_filter_the_plan(tmp_path: Path) -> None:
     config = {
         "prompts": [

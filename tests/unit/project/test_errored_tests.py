@@ -63,7 +63,7 @@ def test_problems_outside_one_test_still_refuse_the_config(write: WriteFile) -> 
     with pytest.raises(ConfigError, match='unknown key "bogus"'):
         load_spec(write("promptfooconfig.yaml", bad))
     with pytest.raises(ConfigError, match="not supported"):  # a feature we lack, not a typo
-        load_spec(write("promptfooconfig.yaml", CONFIG + "    providerOutput: hi\n"))
+        load_spec(write("promptfooconfig.yaml", CONFIG + "    provider: echo\n"))
 
 
 def test_promptfoo_config_names() -> None:
