@@ -131,8 +131,8 @@ def test_conversation_relevance_with_a_stub_judge(project: Project) -> None:
     assert "turn 2" in component["reason"]
 
 
-def test_store_output_as_is_refused_before_any_call(project: Project) -> None:
-    tests = "  - vars: {word: a}\n    options: {storeOutputAs: answer}\n"
+def test_store_output_as_with_a_bad_name_is_refused_before_any_call(project: Project) -> None:
+    tests = "  - vars: {word: a}\n    options: {storeOutputAs: an answer}\n"
     project.config(tests)
     result = project.eval()
     assert result.returncode == 1, str(result)

@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ from promptyard.core.types import (
     CompletionRequest,
     EvalSpec,
     GradingContext,
+    TestCase,
     TrialResult,
 )
 from promptyard.engine.budget import Budget, BudgetedPolicy, Caller, completion_tokens
@@ -169,6 +170,16 @@ class EvalRunner:
 
             self._kpis = compile_kpis(spec.kpis)
         self._kept: list[TrialResult] = []
+        # storeOutputAs and `_conversation` (promptfoo's): a test reads what earlier tests
+        # answered, so the trials of each (prompt, provider, sample) run one after another in
+        # config order. Other configs take the usual path and pay nothing for this.
+        self._stores = any(t.options.get("storeOutputAs") for t in spec.tests)
+        self._converses = any(_CONVERSATION in p.text for p in spec.prompts) and not all(
+            t.options.get("disableConversationVar") for t in spec.tests
+        )
+        self._chained = self._stores or self._converses
+        self._waiting: dict[int, asyncio.Future[TrialResult]] = {}
+        self._resumed: dict[int, TrialResult] = {}
         self._grading: set[asyncio.Task[None]] = set()
         self._bug: BaseException | None = None  # an engine bug raised inside a grading task
         self._started = ""
@@ -251,6 +262,8 @@ class EvalRunner:
         """A resumed run: skip the stored trials and count them in the summary."""
         self._skip = self.store.finished_indexes(self.run_id)
         for trial in self.store.iter_trials(self.run_id):
+            if self._chained:  # their outputs feed the tests that follow them
+                self._resumed[trial.index] = trial
             self.summary.add(trial)
             if self.keep_trials:
                 self._kept.append(trial)
@@ -310,17 +323,26 @@ class EvalRunner:
         read only inside an unrendered `{% if %}` branch is fine and renders).
         """
         tolerant = self.spec.errored_tests
+        later: dict[str, Any] = {}  # what a chained run gives tests besides their own vars
+        if self._stores:
+            later.update((str(t.options["storeOutputAs"]), "") for t in self.spec.tests
+                         if t.options.get("storeOutputAs"))  # fmt: skip
+        if self._converses:
+            later[_CONVERSATION] = []
         for prompt in self.spec.prompts:
             for test in self.spec.tests:
                 if self.cancel.is_set():
                     return
-                if test.error is None and missing_variables(prompt, test):
+                checked = test
+                if later and test.error is None and missing_variables(prompt, test):
+                    checked = replace(test, vars={**later, **test.vars})  # a stand-in
+                if test.error is None and missing_variables(prompt, checked):
                     self._rendering = test.label
                     if not tolerant:
-                        render_prompt(prompt, test)
+                        render_prompt(prompt, checked)
                         continue
                     try:
-                        render_prompt(prompt, test)
+                        render_prompt(prompt, checked)
                     except RenderLimitError:
                         raise
                     except TemplateError as exc:  # a promptfoo config: error this test only
@@ -453,7 +475,9 @@ class EvalRunner:
         pending: list[PlannedTrial] = []
         skip = self._skip
         queued = 0
-        for planned in plan_trials(self.spec):
+        if self._chained:
+            await self._run_chains(work, spawn)
+        for planned in () if self._chained else plan_trials(self.spec):
             if self.cancel.is_set():
                 return
             if skip and planned.index in skip:
@@ -476,6 +500,80 @@ class EvalRunner:
             for task in finished:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
+
+    async def _run_chains(
+        self, work: asyncio.Queue[_Work | None], spawn: Callable[[int], None]
+    ) -> None:
+        """storeOutputAs / `_conversation`: each (prompt, provider, sample) is a chain whose
+        trials run in config order, each rendered once the one before it has finished; the
+        chains run side by side (bounded by the workers)."""
+        chains: dict[tuple[int, int, int], list[PlannedTrial]] = {}
+        for planned in plan_trials(self.spec):
+            key = (id(planned.prompt), planned.provider_index, planned.sample)
+            chains.setdefault(key, []).append(planned)
+        spawn(len(chains))
+        await asyncio.gather(*(self._run_chain(chain, work) for chain in chains.values()))
+
+    async def _run_chain(
+        self, chain: list[PlannedTrial], work: asyncio.Queue[_Work | None]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        stored: dict[str, Any] = {}  # storeOutputAs name -> output
+        turns: dict[str | None, list[dict[str, Any]]] = {}  # conversationId -> turns
+        for planned in chain:
+            if self.cancel.is_set():
+                return
+            planned = self._bound(planned, stored, turns)
+            finished = self._resumed.get(planned.index)
+            if finished is not None:  # stored by the run being resumed
+                self._remember(planned, None, finished, stored, turns)
+                continue
+            (w,) = await self._render_all([planned])
+            waiter: asyncio.Future[TrialResult] = loop.create_future()
+            self._waiting[planned.index] = waiter
+            await self._dispatch([w], work, lambda n: None, 0)
+            trial = await waiter
+            self._remember(planned, w, trial, stored, turns)
+
+    def _bound(
+        self,
+        planned: PlannedTrial,
+        stored: dict[str, Any],
+        turns: dict[str | None, list[dict[str, Any]]],
+    ) -> PlannedTrial:
+        """`planned` with the outputs stored so far and its conversation among its vars (its
+        own vars win, as a test that sets `_conversation` itself keeps it)."""
+        test = planned.test
+        extra: dict[str, Any] = dict(stored)
+        if self._converses and not test.options.get("disableConversationVar"):
+            extra[_CONVERSATION] = list(turns.get(_conversation_id(test), ()))
+        if not extra:
+            return planned
+        return replace(planned, test=replace(test, vars={**extra, **test.vars}))
+
+    def _remember(
+        self,
+        planned: PlannedTrial,
+        w: _Work | None,
+        trial: TrialResult,
+        stored: dict[str, Any],
+        turns: dict[str | None, list[dict[str, Any]]],
+    ) -> None:
+        if trial.error is not None:
+            return  # nothing answered: later tests see what was there before
+        name = planned.test.options.get("storeOutputAs")
+        if name:
+            stored[str(name)] = trial.output
+        if self._converses and not planned.test.options.get("disableConversationVar"):
+            text = w.prompt if w is not None else trial.prompt
+            messages = w.messages if w is not None else []
+            structured = text.lstrip().startswith("[") and bool(messages)
+            turn = {
+                "prompt": messages if structured else text,
+                "input": messages[-1].get("content", text) if structured else text,
+                "output": trial.output if trial.output is not None else "",
+            }
+            turns.setdefault(_conversation_id(planned.test), []).append(turn)
 
     async def _render_all(self, planned: list[PlannedTrial]) -> list[_Work]:
         """Render a chunk on a worker thread, in slices of about RENDER_SLICE_S, so the loop
@@ -665,6 +763,10 @@ class EvalRunner:
 
     async def _emit(self, d: _Done, done: asyncio.Queue[_Done | None]) -> None:
         """Hand a finished trial to the writer; a case with select-best waits for its group."""
+        if self._waiting:  # a chained run: the next trial of this chain may start
+            waiter = self._waiting.pop(d.trial.index, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(d.trial)
         if self._compares:
             test = self.spec.tests[d.trial.case_index]
             if any(a.type in COMPARE_TYPES for a in test.assertions):
@@ -756,6 +858,15 @@ class EvalRunner:
         fresh = {d.cache_key: d.fresh.to_dict() for d in items if d.cache_key and d.fresh}
         if fresh:
             self.store.cache_put_many(fresh)
+
+
+_CONVERSATION = "_conversation"
+
+
+def _conversation_id(test: TestCase) -> str | None:
+    """promptfoo's `metadata.conversationId` (None: the prompt x provider's own thread)."""
+    value = test.metadata.get("conversationId") if test.metadata else None
+    return None if value is None else str(value)
 
 
 def column_labels(names: Sequence[str]) -> list[str]:

@@ -105,13 +105,10 @@ def parse_options(data: Any, src: Source, path: Path) -> dict[str, Any]:
     for key in _BOOL_OPTIONS:
         if options.get(key) is not None:
             src.expect(options[key], bool, "true or false", (*path, key))
-    if options.get("storeOutputAs") is not None:
-        # Later tests would render the literal {{name}}: refuse rather than run them wrong.
-        src.fail(
-            "storeOutputAs (passing a test's output to later tests) is not supported yet: the"
-            " engine runs tests concurrently and does not order them by this dependency",
-            (*path, "storeOutputAs"),
-        )
+    name = options.get("storeOutputAs")
+    if name is not None and not name.isidentifier():
+        # Later tests read it as {{name}}: a name a template cannot spell would never be read.
+        src.fail(f"storeOutputAs must be a variable name, got {name!r}", (*path, "storeOutputAs"))
     if "postprocess" in options:  # promptfoo's deprecated name for transform
         options.setdefault("transform", options.pop("postprocess"))
     return options

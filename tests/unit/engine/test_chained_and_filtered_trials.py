@@ -23,6 +23,72 @@ def _run(tmp_path: Path, config: dict[str, Any]) -> list[TrialResult]:
     return result.trials
 
 
+def test_store_output_as_feeds_later_tests_vars_per_prompt_and_provider(tmp_path: Path) -> None:
+    config = {
+        "prompts": ["Say: {{message}}", "Echo {{message}}"],
+        "providers": [{"id": "echo", "label": "a"}, {"id": "echo", "label": "b"}],
+        "evaluateOptions": {"maxConcurrency": 8},
+        "tests": [
+            {"vars": {"message": "apple"}, "options": {"storeOutputAs": "fruit"}},
+            {"vars": {"message": "I like {{fruit}}"}, "options": {"storeOutputAs": "reason"}},
+            {
+                "vars": {"message": "Why {{reason}}?"},
+                "assert": [{"type": "contains", "value": "{{fruit}}"}],
+            },
+        ],
+    }
+    trials = _run(tmp_path, config)
+    assert len(trials) == 12
+    last = {(t.prompt_label, t.provider_label): t for t in trials if t.case_index == 2}
+    assert last[("Say: {{message}}", "a")].output == "Say: Why Say: I like Say: apple?"
+    assert last[("Echo {{message}}", "b")].output == "Echo Why Echo I like Echo apple?"
+    assert all(t.success for t in last.values())
+
+
+def test_a_prompt_may_read_a_stored_output_directly(tmp_path: Path) -> None:
+    config = {
+        "prompts": ["{{q}}{% if first is defined %} after {{first}}{% endif %}"],
+        "providers": ["echo"],
+        "tests": [
+            {"vars": {"q": "one"}, "options": {"storeOutputAs": "first"}},
+            {"vars": {"q": "two"}},
+        ],
+    }
+    assert [t.output for t in _run(tmp_path, config)] == ["one", "two after one"]
+
+
+def test_conversation_lists_earlier_turns_per_conversation_id(tmp_path: Path) -> None:
+    prompt = "{% for turn in _conversation %}[{{turn.input}} => {{turn.output}}]{% endfor %}{{q}}"
+    config = {
+        "prompts": [prompt],
+        "providers": ["echo"],
+        "tests": [
+            {"vars": {"q": "a1"}, "metadata": {"conversationId": "a"}},
+            {"vars": {"q": "b1"}, "metadata": {"conversationId": "b"}},
+            {"vars": {"q": "a2"}, "metadata": {"conversationId": "a"}},
+            {"vars": {"q": "b2"}, "metadata": {"conversationId": "b"}},
+            {
+                "vars": {"q": "x"},
+                "options": {"disableConversationVar": True},
+                "metadata": {"conversationId": "a"},
+            },
+        ],
+    }
+    outputs = [t.output for t in _run(tmp_path, config)]
+    assert outputs[:4] == ["a1", "b1", "[a1 => a1]a2", "[b1 => b1]b2"]
+
+
+def test_conversation_without_an_id_is_the_prompt_and_providers_thread(tmp_path: Path) -> None:
+    config = {
+        "prompts": ['[{"role": "user", "content": "{{ _conversation | length }} {{q}}"}]'],
+        "providers": ["echo"],
+        "tests": [{"vars": {"q": "a"}}, {"vars": {"q": "b"}}, {"vars": {"q": "c"}}],
+    }
+    trials = _run(tmp_path, config)
+    assert ['"0 a"' in str(t.output) for t in trials] == [True, False, False]
+    assert '"2 c"' in str(trials[2].output)
+
+
 def test_provider_output_is_graded_without_a_call(tmp_path: Path) -> None:
     config = {
         "prompts": ["{{q}}"],

@@ -9,11 +9,12 @@ from promptyard.project.cases import parse_test
 from promptyard.project.source import Source
 
 
-def test_store_output_as_is_refused_naming_the_field() -> None:
+def test_store_output_as_must_be_a_variable_name_naming_the_field() -> None:
     src = Source("cfg.yaml")
+    assert parse_test({"options": {"storeOutputAs": "answer"}}, src, ("tests", 2)).options
     with pytest.raises(ConfigError) as err:
-        parse_test({"vars": {}, "options": {"storeOutputAs": "answer"}}, src, ("tests", 2))
-    assert "storeOutputAs" in str(err.value) and "not supported" in str(err.value)
+        parse_test({"vars": {}, "options": {"storeOutputAs": "an answer"}}, src, ("tests", 2))
+    assert "storeOutputAs must be a variable name" in str(err.value)
     assert "tests[2].options.storeOutputAs" in str(err.value.field)
 
 
