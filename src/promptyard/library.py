@@ -559,12 +559,28 @@ def check_config(
         _check_spec(spec, grader, trust)
         for provider_spec in spec.providers:
             providers.append(build_provider(provider_spec, base_dir=spec.base_dir, trust=trust))
+        _build_variants(spec, trust, providers)
         if proposer not in (None, ""):
             judge_models.check(proposer, "chat", "proposer_model")
     finally:
         grader.close()
         _close_now(providers, judge_models)
     return spec
+
+
+def _build_variants(
+    spec: EvalSpec, trust: TrustPolicy, built: list[Provider]
+) -> dict[tuple[int, int], Provider]:
+    """The providers per-prompt `config` asks for (core.plan.prompt_configs), built under
+    `trust` like the others; each is appended to `built` too, so the caller closes it."""
+    from promptyard.core.plan import prompt_configs
+
+    variants: dict[tuple[int, int], Provider] = {}
+    for key, provider_spec in prompt_configs(spec).items():
+        provider = build_provider(provider_spec, base_dir=spec.base_dir, trust=trust)
+        built.append(provider)
+        variants[key] = provider
+    return variants
 
 
 def _close_now(providers: Sequence[Provider], judge_models: RunJudgeModels) -> None:
@@ -632,9 +648,10 @@ async def evaluate_async(
         # A bad second provider must not leak the first one's connections.
         for provider_spec in spec.providers:
             providers.append(build_provider(provider_spec, base_dir=spec.base_dir, trust=trust))
+        variants = _build_variants(spec, trust, providers)
         runner = EvalRunner(
             spec,
-            providers=providers,
+            providers=providers[: len(spec.providers)],  # the variants follow them
             grader=grader,
             store=store,
             on_trial=on_trial,
@@ -645,6 +662,7 @@ async def evaluate_async(
             resume=resume,
             budget=budget,
             limits=trust.limits,
+            variants=variants,
         )
         store.start()  # SQLite opens while the first calls are in flight
         outcome = await runner.run()

@@ -96,3 +96,24 @@ def test_promptfoos_multi_turn_example_sends_the_earlier_turns(project: Project)
         ("assistant", "Who founded Facebook?"),
         ("user", "Where does he live?"),
     ]
+
+
+def test_per_prompt_config_is_merged_into_the_providers(project: Project) -> None:
+    prompts = (
+        "  - {raw: 'A {{word}}', label: plain}\n"
+        "  - {raw: 'B {{word}}', label: hot, config: {temperature: 0.7, max_tokens: 5}}\n"
+    )
+    providers = provider_yaml(project.stub.base_url, temperature=0.1)
+    project.config(
+        "  - vars: {word: x}\n", prompts=prompts, providers=providers, name="promptfooconfig.yaml"
+    )
+    result = project.eval("-c", "promptfooconfig.yaml", "-o", "out.json")
+    assert result.returncode == 0, str(result)
+    sent = {
+        r["body"]["messages"][-1]["content"]: (
+            r["body"]["temperature"],
+            r["body"].get("max_tokens"),
+        )
+        for r in project.stub.requests
+    }
+    assert sent == {"A x": (0.1, None), "B x": (0.7, 5)}

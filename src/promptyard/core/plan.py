@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from promptyard.core.hashing import content_hash
 from promptyard.core.types import EvalSpec, PromptTemplate, ProviderSpec, TestCase
@@ -25,6 +25,7 @@ class PlannedTrial:
     provider_index: int
     provider: ProviderSpec
     sample: int
+    prompt_index: int = 0
 
 
 def case_id(test: TestCase) -> str:
@@ -57,6 +58,22 @@ def pair_count(spec: EvalSpec) -> int:
     return sum(runs_prompt(v, p) for p in spec.prompts for v in spec.providers)
 
 
+def prompt_configs(spec: EvalSpec) -> dict[tuple[int, int], ProviderSpec]:
+    """The provider settings per-prompt `config` asks for, by (provider index, prompt index):
+    the provider with the prompt's config laid over its own (promptfoo's shallow merge). Only
+    pairs that run and whose prompt has a config are listed."""
+    out: dict[tuple[int, int], ProviderSpec] = {}
+    for prompt_index, prompt in enumerate(spec.prompts):
+        if not prompt.config:
+            continue
+        for provider_index, provider in enumerate(spec.providers):
+            if runs_prompt(provider, prompt):
+                out[provider_index, prompt_index] = replace(
+                    provider, config={**provider.config, **prompt.config}
+                )
+    return out
+
+
 def trial_count(spec: EvalSpec) -> int:
     return len(spec.tests) * pair_count(spec) * spec.options.repeat
 
@@ -66,13 +83,21 @@ def plan_trials(spec: EvalSpec) -> Iterator[PlannedTrial]:
     filtered = any(p.prompts is not None for p in spec.providers)
     for case_index, test in enumerate(spec.tests):
         cid = case_id(test)
-        for prompt in spec.prompts:
+        for prompt_index, prompt in enumerate(spec.prompts):
             for provider_index, provider in enumerate(spec.providers):
                 if filtered and not runs_prompt(provider, prompt):
                     continue
                 for sample in range(spec.options.repeat):
                     yield PlannedTrial(
-                        index, case_index, cid, test, prompt, provider_index, provider, sample
+                        index,
+                        case_index,
+                        cid,
+                        test,
+                        prompt,
+                        provider_index,
+                        provider,
+                        sample,
+                        prompt_index,
                     )
                     index += 1
 

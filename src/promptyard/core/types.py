@@ -90,6 +90,9 @@ class PromptTemplate:
     # rendering `text`: (test, provider id, provider label) -> (text, messages). Set by
     # project.prompts; raises TemplateError.
     function: Any = None
+    # promptfoo's per-prompt `config`: laid over each provider's config for this prompt's
+    # trials (a shallow merge; the prompt's keys win). None: the providers' own config.
+    config: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -19,13 +19,19 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from promptyard.core.hashing import content_hash
-from promptyard.core.plan import PlannedTrial, pair_count, plan_trials, trial_count
+from promptyard.core.plan import (
+    PlannedTrial,
+    pair_count,
+    plan_trials,
+    prompt_configs,
+    trial_count,
+)
 from promptyard.core.prompts import missing_variables, render_prompt
 from promptyard.core.secrets import redact
 from promptyard.core.templates import (
@@ -40,6 +46,7 @@ from promptyard.core.types import (
     CompletionRequest,
     EvalSpec,
     GradingContext,
+    ProviderSpec,
     TestCase,
     TrialResult,
 )
@@ -124,7 +131,10 @@ class EvalRunner:
         resume: bool = False,
         budget: Budget | None = None,
         limits: Limits | None = None,
+        variants: Mapping[tuple[int, int], Provider] | None = None,
     ) -> None:
+        """`variants`: the providers built for per-prompt `config`, by (provider index, prompt
+        index), as `core.plan.prompt_configs` lists them; those pairs call them instead."""
         if len(providers) != len(spec.providers):
             raise ValueError("one Provider per ProviderSpec is required")
         self.spec = spec
@@ -191,28 +201,40 @@ class EvalRunner:
         self._wave = 1
         self._identities = [_cache_identity(p) for p in self.providers]
         self._labels = column_labels([p.name for p in spec.providers])
-        self._policies: list[Caller] = [
-            CallPolicy.from_config(p, s.config, spec.options, where=s.where)
-            for p, s in zip(self.providers, spec.providers, strict=True)
-        ]
         # A budget wraps the policies (reserve, call, settle), so a run without one pays
         # nothing for it per call. A refusal sets `_budget_stop`: no more work is fed, calls
         # in flight finish and are kept. Not `cancel`: that aborts in-flight calls, and the
         # caller's token (a job's) must not read as a user cancel.
         self.budget = budget
-        self._budget_stop: asyncio.Event | None = None
-        if budget is not None:
-            stop = self._budget_stop = asyncio.Event()
-            self._policies = [
-                BudgetedPolicy(
-                    policy,
-                    budget,
-                    pricer=getattr(p, "pricer", None),
-                    completion_tokens=completion_tokens(normalize_config(s.config, s.where)),
-                    on_refused=stop.set,
-                )
-                for policy, p, s in zip(self._policies, self.providers, spec.providers, strict=True)
-            ]
+        self._budget_stop: asyncio.Event | None = asyncio.Event() if budget is not None else None
+        self._policies: list[Caller] = [
+            self._caller(p, s) for p, s in zip(self.providers, spec.providers, strict=True)
+        ]
+        # Per-prompt config: its own provider, policy and cache identity for those pairs (the
+        # identity holds the merged config, so two prompt configs never share an answer).
+        self._variant_policies: dict[tuple[int, int], Caller] = {}
+        self._variant_identities: dict[tuple[int, int], dict[str, Any] | None] = {}
+        if variants:
+            specs = prompt_configs(spec)
+            if set(variants) != set(specs):
+                raise ValueError("one Provider per prompt_configs(spec) entry is required")
+            for key, provider in variants.items():
+                self._variant_policies[key] = self._caller(provider, specs[key])
+                self._variant_identities[key] = _cache_identity(provider)
+
+    def _caller(self, provider: Provider, spec: ProviderSpec) -> Caller:
+        policy: Caller = CallPolicy.from_config(
+            provider, spec.config, self.spec.options, where=spec.where
+        )
+        if self.budget is None or self._budget_stop is None:
+            return policy
+        return BudgetedPolicy(
+            policy,
+            self.budget,
+            pricer=getattr(provider, "pricer", None),
+            completion_tokens=completion_tokens(normalize_config(spec.config, spec.where)),
+            on_refused=self._budget_stop.set,
+        )
 
     async def run(self) -> RunOutcome:
         # Renders on the loop (assertion values, in grading tasks, which inherit this context)
@@ -635,6 +657,10 @@ class EvalRunner:
         except TemplateError as exc:
             return _Work(planned, "", [], None, None, render_error=str(exc))
         identity = self._identities[planned.provider_index]
+        if self._variant_identities:
+            pair = (planned.provider_index, planned.prompt_index)
+            if pair in self._variant_identities:
+                identity = self._variant_identities[pair]
         key = None
         if (
             identity is not None
@@ -733,9 +759,10 @@ class EvalRunner:
         if self._in_flight >= self._wave:
             self._wave_sent.set()
         try:
-            completion = await self._policies[p.provider_index].complete(
-                request, cancel=self.cancel
-            )
+            policy = self._policies[p.provider_index]
+            if self._variant_policies:
+                policy = self._variant_policies.get((p.provider_index, p.prompt_index), policy)
+            completion = await policy.complete(request, cancel=self.cancel)
         except RunCancelled:
             return None
         except PromptyardError as exc:

@@ -21,9 +21,8 @@ from promptyard.project.yamlio import load_yaml
 from promptyard.trust.files import split_function
 
 PROMPT_DELIMITER = "---"
-PROMPT_KEYS = ("id", "label", "raw")
+PROMPT_KEYS = ("id", "label", "raw", "config")
 PROMPT_UNSUPPORTED = {
-    "config": "per-prompt provider config is not supported yet; set it on the provider",
     "function": "prompt functions are not supported",
 }
 _SCRIPT_EXTENSIONS = frozenset({".js", ".cjs", ".mjs", ".ts", ".py", ".prompty"})
@@ -312,6 +311,7 @@ def load_prompts(value: Any, ctx: LoadContext, src: Source, path: Path) -> list[
             prompts.append(_chat_prompt(messages, json_stringify(messages), src.where(at), None))
         elif isinstance(item, dict):
             src.check_keys(item, at, PROMPT_KEYS, PROMPT_UNSUPPORTED)
+            first = len(prompts)
             label = item.get("label")
             pid = item.get("id")
             raw = item.get("raw")
@@ -332,6 +332,11 @@ def load_prompts(value: Any, ctx: LoadContext, src: Source, path: Path) -> list[
                 prompts.extend(_one(raw, label, pid, ctx, src, at))
             else:
                 src.fail("a prompt object needs `raw` text (or an `id`: a file or the text)", at)
+            config = item.get("config")
+            if config is not None:
+                src.expect(config, dict, "a mapping of provider settings", (*at, "config"))
+                for prompt in prompts[first:]:  # every prompt of a glob
+                    prompt.config = dict(config) or None
         else:
             src.fail(
                 f"a prompt must be text, a message list or a mapping, got {type_name(item)}", at

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.stub_server import StubServer
 
 import promptyard
 from promptyard.core.plan import plan_trials, trial_count
@@ -142,3 +143,35 @@ def test_plan_counts_match_with_filtered_providers(tmp_path: Path) -> None:
     )
     spec = load_spec(path)
     assert trial_count(spec) == len(list(plan_trials(spec))) == 3
+
+
+def test_per_prompt_config_reaches_the_provider_and_splits_the_cache(
+    tmp_path: Path, stub_server: StubServer
+) -> None:
+    config = {
+        "prompts": [
+            {"raw": "same {{q}}", "label": "cold"},
+            {"raw": "same {{q}}", "label": "hot", "config": {"temperature": 0.9}},
+        ],
+        "providers": [
+            {
+                "id": "openai:chat:stub-model",
+                "config": {"apiBaseUrl": stub_server.base_url, "apiKey": "sk-stub"},
+            }
+        ],
+        "tests": [{"vars": {"q": "x"}}],
+    }
+    cold_only = {**config, "prompts": config["prompts"][:1]}
+    _run(tmp_path, cold_only)  # caches the answer to "same x" without a temperature
+    trials = _run(tmp_path, config)  # "hot" must not get that answer: same text, other config
+    assert [r["body"].get("temperature") for r in stub_server.requests] == [None, 0.9]
+    assert [(t.prompt_label, t.cached) for t in trials] == [("cold", True), ("hot", False)]
+    trials = _run(tmp_path, config)
+    assert all(t.cached for t in trials) and stub_server.request_count == 2
+
+
+def test_per_prompt_config_must_be_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "promptfooconfig.yaml"
+    path.write_text("prompts: [{raw: 'a', config: 3}]\nproviders: [echo]\n")
+    with pytest.raises(ConfigError, match=r"prompts\[0\]\.config"):
+        load_spec(path)
