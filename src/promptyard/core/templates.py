@@ -43,6 +43,7 @@ __all__ = [
     "RenderLimitError",
     "RenderLimits",
     "RenderTrip",
+    "TemplateFilters",
     "check_syntax",
     "js_number",
     "js_str",
@@ -50,6 +51,7 @@ __all__ = [
     "naming_test",
     "render_string",
     "template_variables",
+    "using_filters",
     "using_limits",
 ]
 
@@ -1014,9 +1016,46 @@ def _compile(template: str) -> jinja2.Template:
     return _ENV.from_string(_nunjucks_to_jinja(template))
 
 
-def _compiled(template: str, source: str | None, test: str | None) -> jinja2.Template:
+class TemplateFilters:
+    """A config's own filters (promptfoo's `nunjucksFilters`), given by the composition root:
+    an environment of their own (the built-in filters plus these, which may replace one) with
+    its own compiled-template cache. Renders use it inside `using_filters`; configs without
+    custom filters never touch it. A filter is any callable (value, *args) -> value; it runs
+    on the rendering thread, under the render's deadline like the built-in filters."""
+
+    def __init__(self, filters: Mapping[str, Callable[..., Any]]) -> None:
+        for name in filters:
+            if not isinstance(name, str) or not name.isidentifier():
+                raise TemplateError(f"a template filter's name must be an identifier: {name!r}")
+        self.names = frozenset(filters)
+        env = _make_environment()
+        for name, fn in filters.items():
+            env.filters[name] = _guarded_filter(name, fn)
+        self._env = env
+        self.compile = functools.lru_cache(maxsize=_CACHE_SIZE)(self._compile)
+
+    def _compile(self, template: str) -> jinja2.Template:
+        return self._env.from_string(_nunjucks_to_jinja(template))
+
+
+_FILTERS: ContextVar[TemplateFilters | None] = ContextVar("promptyard_filters", default=None)
+
+
+@contextmanager
+def using_filters(filters: TemplateFilters | None) -> Iterator[None]:
+    """Renders in this context (and the tasks and threads started from it) may call the
+    config's own filters; None: the built-in filters only."""
+    token = _FILTERS.set(filters)
     try:
-        return _compile(template)
+        yield
+    finally:
+        _FILTERS.reset(token)
+
+
+def _compiled(template: str, source: str | None, test: str | None) -> jinja2.Template:
+    filters = _FILTERS.get()
+    try:
+        return _compile(template) if filters is None else filters.compile(template)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
             f"template syntax error: {exc.message}",
