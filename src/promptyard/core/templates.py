@@ -45,6 +45,7 @@ __all__ = [
     "RenderTrip",
     "TemplateFilters",
     "check_syntax",
+    "declared_filters",
     "js_number",
     "js_str",
     "json_stringify",
@@ -1033,12 +1034,31 @@ class TemplateFilters:
             env.filters[name] = _guarded_filter(name, fn)
         self._env = env
         self.compile = functools.lru_cache(maxsize=_CACHE_SIZE)(self._compile)
+        self.variables = functools.lru_cache(maxsize=_CACHE_SIZE)(self._variables)
 
     def _compile(self, template: str) -> jinja2.Template:
         return self._env.from_string(_nunjucks_to_jinja(template))
 
+    def _variables(self, template: str) -> frozenset[str]:
+        return _variables_in(self._env, template)
+
 
 _FILTERS: ContextVar[TemplateFilters | None] = ContextVar("promptyard_filters", default=None)
+
+
+def _not_loaded(*_args: Any, **_kwargs: Any) -> Any:
+    raise TemplateError("this custom filter is declared for checking only; it was not loaded")
+
+
+def declared_filters(spec: Any) -> TemplateFilters | None:
+    """Stand-ins for the filters a config's `nunjucksFilters` mapping names (None for none),
+    for checking its templates' syntax at load under `using_filters` before any filter file
+    is read: a render with them fails. Names that are not identifiers are left out (the
+    composition root's loading of the files refuses them)."""
+    if not isinstance(spec, Mapping) or not spec:
+        return None
+    names = [n for n in spec if isinstance(n, str) and n.isidentifier()]
+    return TemplateFilters(dict.fromkeys(names, _not_loaded)) if names else None
 
 
 @contextmanager
@@ -1176,7 +1196,11 @@ def _stream(compiled: jinja2.Template, vars: dict[str, Any], render: _Render) ->
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _variables(template: str) -> frozenset[str]:
-    ast = _ENV.parse(_nunjucks_to_jinja(template))
+    return _variables_in(_ENV, template)
+
+
+def _variables_in(env: jinja2.Environment, template: str) -> frozenset[str]:
+    ast = env.parse(_nunjucks_to_jinja(template))
     names = set(meta.find_undeclared_variables(ast))
     # Globals are always defined, but a template may still read one as a variable.
     names.difference_update(name for name in _ENV.globals if name != "env")
@@ -1188,8 +1212,11 @@ def template_variables(template: str, *, source: str | None = None) -> set[str]:
     """The top-level variables a template reads (for validation). Raises on syntax errors."""
     if "{" not in template:
         return set()
+    filters = _FILTERS.get()
     try:
-        return set(_variables(template))
+        if filters is None:
+            return set(_variables(template))
+        return set(filters.variables(template))
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
             f"template syntax error: {exc.message}", file=source or _TEMPLATE_FILE, line=exc.lineno

@@ -50,3 +50,23 @@ def test_a_custom_filter_may_replace_a_builtin_one() -> None:
 def test_filter_names_must_be_identifiers() -> None:
     with pytest.raises(TemplateError, match="identifier"):
         TemplateFilters({"no good": str})
+
+
+def test_declared_filters_check_syntax_without_loading_anything() -> None:
+    from promptyard.core.templates import declared_filters
+
+    assert declared_filters(None) is None and declared_filters({}) is None
+    declared = declared_filters({"allcaps": "./allcaps.js"})
+    with pytest.raises(TemplateError, match="allcaps"):
+        check_syntax("{{ body | allcaps }}")  # unknown without the declaration
+    with using_filters(declared):
+        check_syntax("{{ body | allcaps }}")
+        with pytest.raises(TemplateError, match="not loaded"):
+            render_string("{{ body | allcaps }}", {"body": "x"})
+
+
+def test_template_variables_know_the_filters() -> None:
+    from promptyard.core.templates import template_variables
+
+    with using_filters(SHOUT):
+        assert template_variables("{{ body | shout(n) }}") == {"body", "n"}
