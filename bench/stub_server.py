@@ -6,7 +6,8 @@ reply of the first matching rule), with real-shaped `usage` (whitespace words as
 
 Endpoints: POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models, POST /v1/messages,
 POST /v1/moderations (a category is flagged when the input contains one of its trigger words,
-MODERATION_TRIGGERS, ignoring case).
+MODERATION_TRIGGERS, ignoring case), POST /hf-inference/models/{model} (HuggingFace's
+text-classification: labels "toxic" and "neutral", toxic 0.95 when a trigger word is in it).
 Control: POST /_control/script {"responses": [...]}, POST /_control/fail_first
 {"count", "status", "retry_after"}, POST /_control/config {"latency_ms", "rules"},
 POST /_control/reset, GET /_control/stats, GET /_control/requests.
@@ -251,6 +252,7 @@ class StubServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/moderations", self._moderations)
+        app.router.add_post("/hf-inference/models/{model:.+}", self._classify)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/_control/script", self._ctl_script)
@@ -640,6 +642,19 @@ class StubServer:
                 "model": body.get("model") or "omni-moderation-latest",
                 "results": [_moderation(str(text)) for text in inputs],
             }
+        )
+
+    async def _classify(self, request: web.Request) -> web.StreamResponse:
+        return await self._guarded(request, self._classify_reply)
+
+    async def _classify_reply(self, request: web.Request, body: dict[str, Any]) -> Any:
+        text = body.get("inputs")
+        if not isinstance(text, str):
+            return _json_response({"error": "`inputs` must be a string"}, 400)
+        flagged = any(_moderation(text)["categories"].values())
+        toxic = 0.95 if flagged else 0.05
+        return _json_response(
+            [[{"label": "toxic", "score": toxic}, {"label": "neutral", "score": 1 - toxic}]]
         )
 
     async def _models(self, request: web.Request) -> web.StreamResponse:

@@ -25,6 +25,7 @@ from promptyard.trust import TrustPolicy
 if TYPE_CHECKING:
     from promptyard.engine.budget import Budget
     from promptyard.providers.base import Embedder, Provider
+    from promptyard.providers.classification import Classifier
     from promptyard.providers.moderation import Moderator
     from promptyard.providers.policy import CallPolicy
 
@@ -102,6 +103,7 @@ class RunJudgeModels:
         self._chat: dict[str, _PolicyModel] = {}
         self._embedders: dict[str, Embedder] = {}
         self._moderators: dict[str, Moderator] = {}
+        self._classifiers: dict[str, Classifier] = {}
 
     def _chat_spec(self, ref: Any, where: str = "") -> ProviderSpec:
         return provider_spec(ref, self._settings.judge_provider, where or "options.provider")
@@ -124,6 +126,9 @@ class RunJudgeModels:
             ref = self._moderation_ref(ref)
             check_moderator_credentials(ref, where=where, trust=self._trust)
             self.moderator(ref, where)
+            return
+        if kind == "classification":
+            self.classifier(ref, where)  # a token is optional: nothing else to check
             return
         from promptyard.providers import check_credentials
 
@@ -174,7 +179,21 @@ class RunJudgeModels:
             )
         return moderator
 
+    def classifier(self, ref: Any, where: str = "") -> Classifier:
+        key = json.dumps(ref, sort_keys=True, default=str)
+        classifier = self._classifiers.get(key)
+        if classifier is None:
+            from promptyard.providers.classification import create_classifier
+
+            classifier = self._classifiers[key] = create_classifier(
+                ref, where=where, trust=self._trust
+            )
+        return classifier
+
     async def aclose(self) -> None:
+        for classifier in self._classifiers.values():
+            await classifier.aclose()
+        self._classifiers.clear()
         for model in self._chat.values():
             await model._provider.aclose()
         for embedder in self._embedders.values():

@@ -125,3 +125,55 @@ def test_nunjucks_filters_from_a_javascript_file(project: Project) -> None:
     assert result.returncode == 0, str(result)
     (sent,) = [r for r in project.stub.requests if r["path"] == "/v1/chat/completions"]
     assert sent["body"]["messages"][-1]["content"].strip() == "Translate to French: HELLO WORLD"
+
+
+CLASSIFIER = """\
+prompts:
+  - "Say: {{{{ text }}}}"
+providers:
+  - id: openai:chat:stub-model
+    config:
+      apiBaseUrl: {base_url}
+      apiKeyEnvar: STUB_KEY
+defaultTest:
+  options:
+    provider:
+      id: huggingface:text-classification:facebook/roberta-hate-speech-dynabench-r4-target
+      config:
+        apiEndpoint: {root}/hf-inference/models/facebook/roberta-hate-speech-dynabench-r4-target
+tests:
+  - description: calm
+    vars: {{text: a sunny day}}
+    assert:
+      - type: classifier
+        value: neutral
+        threshold: 0.5
+  - description: rude
+    vars: {{text: you idiot}}
+    assert:
+      - type: classifier
+        value: neutral
+        threshold: 0.5
+  - description: rude, negated
+    vars: {{text: you idiot}}
+    assert:
+      - type: not-classifier
+        value: toxic
+        threshold: 0.5
+"""
+
+
+def test_classifier_assertion_calls_a_text_classification_endpoint(project: Project) -> None:
+    stub = project.stub
+    config = CLASSIFIER.format(base_url=stub.base_url, root=stub.root_url)
+    project.write("promptfooconfig.yaml", config)
+    result = project.eval("-c", "promptfooconfig.yaml", "-o", "out.json")
+    assert result.returncode == 100, str(result)
+    rows = read_json(Path(project.root / "out.json"))["results"]["results"]
+    assert {r["description"]: r["success"] for r in rows} == {
+        "calm": True,
+        "rude": False,
+        "rude, negated": False,
+    }
+    sent = [r for r in stub.requests if r["path"].startswith("/hf-inference/models/")]
+    assert {r["body"]["inputs"] for r in sent} == {"Say: a sunny day", "Say: you idiot"}

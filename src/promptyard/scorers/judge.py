@@ -31,6 +31,7 @@ from promptyard.core.types import (
 )
 from promptyard.errors import ConfigError, PromptyardError
 from promptyard.scorers.base import CheckInput
+from promptyard.scorers.classifier import classifier_ref, expected_class, grade_classifier
 from promptyard.scorers.embedding import cosine_similarity, similar_verdict
 from promptyard.scorers.judge_parse import (
     JudgeParseError,
@@ -55,6 +56,7 @@ from promptyard.scorers.values import coerce_string
 
 if TYPE_CHECKING:
     from promptyard.providers.base import Embedder
+    from promptyard.providers.classification import Classifier
     from promptyard.providers.moderation import Moderator
 
 T = TypeVar("T")
@@ -72,11 +74,7 @@ CHAT_TYPES = frozenset(
 )  # fmt: skip
 CONVERSATION_WINDOW = 5  # promptfoo's default config.windowSize
 EMBEDDING_TYPES = frozenset({"answer-relevance"})  # and similar, similar:dot, ...
-UNSUPPORTED = {  # refused at load, naming the assertion
-    "classifier": "is not supported: it needs a HuggingFace text-classification model (the "
-    "Inference API or a local pipeline), and Promptyard has no classification provider yet; an "
-    "llm-rubric can grade the same property",
-}
+UNSUPPORTED: dict[str, str] = {}  # refused at load, naming the assertion
 _RETRY_NOTE = (
     "Your reply could not be read: {why}. Reply again, following the required format exactly."
 )
@@ -106,10 +104,14 @@ class JudgeModels(Protocol):
         """The moderation model `ref` names, else the default one (OpenAI's moderations)."""
         ...
 
+    def classifier(self, ref: Any) -> Classifier:
+        """The text-classification model `ref` names (there is no default one)."""
+        ...
+
     def check(self, ref: Any, kind: str, where: str = "") -> None:
-        """Raise (naming the variable to set) when the model for `kind` ("chat", "embedding"
-        or "moderation") lacks credentials, or ConfigError (naming `where`) when it cannot be
-        built or its trust policy refuses it; called before any call is made."""
+        """Raise (naming the variable to set) when the model for `kind` ("chat", "embedding",
+        "moderation" or "classification") lacks credentials, or ConfigError (naming `where`)
+        when it cannot be built or its trust policy refuses it; called before any call."""
         ...
 
 
@@ -210,6 +212,9 @@ class Judge:
         if name == "moderation":
             categories(assertion.value, assertion.where)
             self._models.check(moderation_ref(assertion, options), "moderation", where)
+        if name == "classifier":
+            expected_class(assertion.value, assertion.where)
+            self._models.check(classifier_ref(assertion, options), "classification", where)
         override = options.get("rubricPrompt")
         if override is not None and name in ("llm-rubric", "factuality", "model-graded-closedqa"):
             prompt_for(name, override, self._base_dir)
@@ -223,6 +228,12 @@ class Judge:
         try:
             if name.startswith("similar"):
                 result = await self._similar(assertion, value, output, ctx, spend)
+            elif name == "classifier":
+                classifier = self._models.classifier(classifier_ref(assertion, options))
+                text = coerce_string(output)
+                result = await grade_classifier(
+                    classifier, self._cache, assertion, value, text, inverse
+                )
             elif name == "moderation":
                 moderator = self._models.moderator(moderation_ref(assertion, options))
                 text = coerce_string(output)

@@ -153,8 +153,9 @@ _BUILTIN: list[AssertionType] = [
        needs_model=True, takes_threshold=True, value_kind="refs", default_threshold=0.75),
     _T("similar:euclidean", "embedding distance to the value is at most the threshold", None,
        needs_model=True, takes_threshold=True, value_kind="refs"),
-    _T("classifier", "a classification model's score for the class (value) is at least the "
-       "threshold", None, needs_model=True, takes_threshold=True),
+    _T("classifier", "a HuggingFace text-classification model's score for the class (value) "
+       "is at least the threshold", None, needs_model=True, takes_threshold=True,
+       default_threshold=1),
     _T("moderation", "a moderation model (OpenAI's /v1/moderations) flags none of the "
        "categories (value: a list; unset: any category)", None, needs_model=True),
     _T(MAX_SCORE, "the output whose other assertions scored highest among the case's outputs "
