@@ -93,7 +93,8 @@ UNSUPPORTED_KINDS: dict[tuple[str, str], str] = {
     ("openai", "assistant"): "the Assistants API is not supported; use openai:chat:MODEL",
     ("openai", "realtime"): "the Realtime API is not supported; use openai:chat:MODEL",
     ("openai", "image"): "image generation is not supported; use openai:chat:MODEL",
-    ("openai", "moderation"): "the moderation API is not a provider here",
+    ("openai", "moderation"): "a moderation model is not a task provider; name it as the "
+    "`provider` of a moderation assertion (or in options.provider)",
     ("azure", "assistant"): "the Assistants API is not supported; use azure:chat:DEPLOYMENT",
     ("azure", "responses"): "the Responses API on Azure is not supported yet; use "
     "azure:chat:DEPLOYMENT",
