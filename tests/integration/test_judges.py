@@ -450,7 +450,8 @@ def test_select_best_picks_one_output_per_case_and_sample(
         by_sample.setdefault(t.sample, []).append(t)
     assert stub_server.stats()["by_path"]["/v1/chat/completions"] == 2
     chosen = {s: [t.prompt_label for t in ts if t.success] for s, ts in by_sample.items()}
-    assert chosen == {0: ["Long: {{question}}"], 1: ["Other: {{question}}"]}
+    # The two samples' judge calls race; each gets one of the scripted verdicts.
+    assert sorted(chosen.values()) == [["Long: {{question}}"], ["Other: {{question}}"]]
     loser = by_sample[0][0]
     assert loser.success is False and loser.score == 0.0
     assert loser.grading is not None
