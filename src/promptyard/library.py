@@ -493,6 +493,21 @@ def _check_spec(spec: EvalSpec, grader: Grader, trust: TrustPolicy) -> None:
     _validate_tests(spec, grader)
     for provider_spec in spec.providers:
         check_credentials(provider_spec, trust=trust)
+    filters = _load_filters(spec, trust)  # a bad or refused filter file stops the run here
+    if filters is not None:
+        filters.close()
+
+
+def _load_filters(spec: EvalSpec, trust: TrustPolicy, settings: Settings | None = None) -> Any:
+    """The config's nunjucksFilters (JS in the sandbox, Python where allowed), or None."""
+    if not spec.raw_config.get("nunjucksFilters"):
+        return None
+    from promptyard.scorers.nunjucks_filters import load_nunjucks_filters
+
+    settings = settings or load_settings()
+    return load_nunjucks_filters(spec.raw_config.get("nunjucksFilters"), base_dir=spec.base_dir,
+                                 trust=trust, js_timeout_ms=settings.js_timeout_ms,
+                                 js_max_memory_bytes=settings.js_max_memory_mb * 2**20)  # fmt: skip
 
 
 def check_tests(
@@ -665,7 +680,15 @@ async def evaluate_async(
             variants=variants,
         )
         store.start()  # SQLite opens while the first calls are in flight
-        outcome = await runner.run()
+        from promptyard.core.templates import using_filters
+
+        filters = _load_filters(spec, trust, settings)
+        try:
+            with using_filters(filters.templates if filters is not None else None):
+                outcome = await runner.run()
+        finally:
+            if filters is not None:
+                filters.close()
     finally:
         for provider in providers:
             await provider.aclose()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from tests.e2e.clitools import Project, read_json
 
 MODERATION = """\
@@ -108,12 +107,6 @@ tests:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nunjucksFilters are not wired yet: the loader (project/loader.py) refuses the key "
-    "and the composition root (library.py) must render inside using_filters; remove this "
-    "marker once they do (see scorers/nunjucks_filters.py)",
-)
 def test_nunjucks_filters_from_a_javascript_file(project: Project) -> None:
     """promptfoo's examples/nunjucks-custom-filters, on the stub (which echoes the prompt)."""
     project.write("promptfooconfig.yaml", FILTERS.format(base_url=project.stub.base_url))

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path as FsPath
 from typing import Any
 
+from promptyard.core.templates import declared_filters, using_filters
 from promptyard.core.types import EvalOptions, EvalSpec, TestCase
 from promptyard.errors import ConfigError
 from promptyard.project.cases import check_case_files, finish_case, parse_test
@@ -51,6 +52,8 @@ TOP_KEYS = (
     "judge_profile", "metrics", "kpis", "additional_kpis", "kpi_threshold",
     # promptfoo's derivedMetrics: checked by library.load_spec (scorers/derived.py)
     "derivedMetrics",
+    # promptfoo's custom template filters: loaded by the composition root (scorers/nunjucks_filters)
+    "nunjucksFilters",
     # harmless to us: kept in raw_config, otherwise ignored (docs/config.md says which)
     "outputPath", "tags", "metadata", "sharing", "writeLatestResults", "$schema",
     # promptfoo's conventional home for `$ref` targets (assertionTemplates) is data only
@@ -61,8 +64,6 @@ TOP_UNSUPPORTED = {
     "extensions": "extension hooks (beforeAll/beforeEach/afterEach/afterAll scripts that"
     " change the suite and read results as it runs) are not supported; remove `extensions` to"
     " run without them",
-    "nunjucksFilters": "custom Nunjucks filters (JavaScript functions called inside templates)"
-    " are not supported; compute the value in a var, or use a Python prompt function",
     "commandLineOptions": "set these options on the promptyard command line instead",
     "tracing": "OpenTelemetry tracing is not supported yet",
 }
@@ -203,7 +204,8 @@ def _build(
     ctx = LoadContext(
         base_dir=base_dir, config_name=src.name, trust=trust, errored_tests=errored_tests
     )
-    prompts = load_prompts(data.get("prompts"), ctx, src, ("prompts",))
+    with using_filters(declared_filters(data.get("nunjucksFilters"))):  # names known to syntax
+        prompts = load_prompts(data.get("prompts"), ctx, src, ("prompts",))
     profiles = load_profiles(data.get("profiles"), src, ("profiles",))
     provider_key = "targets" if "targets" in data else "providers"
     providers = load_providers(data.get(provider_key), profiles, ctx, src, (provider_key,))

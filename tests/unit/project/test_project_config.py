@@ -345,7 +345,7 @@ def test_unknown_top_level_key_suggests_the_closest(write: WriteFile) -> None:
     assert 'did you mean "prompts"' in message
 
 
-@pytest.mark.parametrize("key", ["redteam", "extensions", "nunjucksFilters"])
+@pytest.mark.parametrize("key", ["redteam", "extensions"])
 def test_unsupported_promptfoo_keys_fail_clearly(write: WriteFile, key: str) -> None:
     path = write("promptfooconfig.yaml", BASE + f"{key}: {{}}\n")
     with pytest.raises(ConfigError) as err:
