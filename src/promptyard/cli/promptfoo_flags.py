@@ -225,29 +225,26 @@ def _canonical(vars: Mapping[str, Any]) -> str:
 
 def env_pass_rate_threshold() -> float | None:
     """PROMPTYARD_PASS_RATE_THRESHOLD, else PROMPTFOO_PASS_RATE_THRESHOLD (a percent)."""
-    for name in ("PROMPTYARD_PASS_RATE_THRESHOLD", "PROMPTFOO_PASS_RATE_THRESHOLD"):
-        raw = os.environ.get(name, "").strip()
-        if raw:
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ConfigError(f"{name} must be a number (a percent), got {raw!r}") from None
-            if not 0 <= value <= 100:
-                raise ConfigError(f"{name} must be between 0 and 100, got {raw!r}")
-            return value
-    return None
+    return _env_number("PASS_RATE_THRESHOLD", float, 100, "a number (a percent)")
 
 
 def env_failed_test_exit_code() -> int:
     """PROMPTYARD_FAILED_TEST_EXIT_CODE, else PROMPTFOO_FAILED_TEST_EXIT_CODE, else 100."""
-    for name in ("PROMPTYARD_FAILED_TEST_EXIT_CODE", "PROMPTFOO_FAILED_TEST_EXIT_CODE"):
+    value = _env_number("FAILED_TEST_EXIT_CODE", int, 255, "an integer")
+    return DEFAULT_FAILED_TEST_EXIT_CODE if value is None else int(value)
+
+
+def _env_number(suffix: str, kind: type[float] | type[int], high: int, what: str) -> float | None:
+    """The first of PROMPTYARD_<suffix> and PROMPTFOO_<suffix> that is set, between 0 and
+    `high`; ConfigError naming the variable otherwise."""
+    for name in (f"PROMPTYARD_{suffix}", f"PROMPTFOO_{suffix}"):
         raw = os.environ.get(name, "").strip()
         if raw:
             try:
-                value = int(raw)
+                value = kind(raw)
             except ValueError:
-                raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-            if not 0 <= value <= 255:
-                raise ConfigError(f"{name} must be between 0 and 255, got {raw!r}")
+                raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
+            if not 0 <= value <= high:
+                raise ConfigError(f"{name} must be between 0 and {high}, got {raw!r}")
             return value
-    return DEFAULT_FAILED_TEST_EXIT_CODE
+    return None
