@@ -10,21 +10,20 @@ Three kinds of coroutine share one asyncio loop:
 - one writer commits finished trials in groups (whatever is waiting when the last commit
   returns) and only then hands them to the event sink. A trial is never reported before it is
   durable, and a crash or Ctrl-C loses at most the trials not yet committed.
+
+EvalRunner's parts each live in their own module: preflight.py (the check before any call),
+rendering.py (renders off the loop), chains.py (storeOutputAs / `_conversation`), writer.py
+(commits) and trials.py (what flows between them).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
-from promptyard.core.hashing import content_hash
 from promptyard.core.plan import (
     PlannedTrial,
     pair_count,
@@ -32,8 +31,6 @@ from promptyard.core.plan import (
     prompt_configs,
     trial_count,
 )
-from promptyard.core.prompts import missing_variables, render_prompt
-from promptyard.core.secrets import redact
 from promptyard.core.templates import (
     RenderLimitError,
     RenderLimits,
@@ -47,73 +44,42 @@ from promptyard.core.types import (
     EvalSpec,
     GradingContext,
     ProviderSpec,
-    TestCase,
     TrialResult,
 )
 from promptyard.engine.budget import Budget, BudgetedPolicy, Caller, completion_tokens
+from promptyard.engine.chains import _CONVERSATION, ChainsMixin
 from promptyard.engine.ports import Grader, RunStore
+from promptyard.engine.preflight import PreflightMixin
+from promptyard.engine.rendering import LOOP_RENDER_S, RenderingMixin
 from promptyard.engine.summary import SummaryBuilder
-from promptyard.errors import ConfigError, PromptyardError, RunCancelled, TemplateError
+from promptyard.engine.trials import (
+    RunOutcome,
+    TrialSink,
+    _by_index,
+    _cache_identity,
+    _Done,
+    _dumps,
+    _Fetched,
+    _Work,
+    column_labels,
+    utc_now,
+)
+from promptyard.engine.writer import MAX_BATCH, WriterMixin
+from promptyard.errors import PromptyardError, RunCancelled
 from promptyard.providers.base import Provider
 from promptyard.providers.config import normalize_config
 from promptyard.providers.policy import CallPolicy
 from promptyard.scorers.registry import COMPARE_TYPES
-from promptyard.trust.limits import cap_completion, cap_trial, render_limits
+from promptyard.trust.limits import cap_completion, render_limits
 from promptyard.trust.policy import Limits
 
-log = logging.getLogger(__name__)
+# Imported from here by the library and the tests.
+__all__ = ["EvalRunner", "RunOutcome", "TrialSink", "column_labels", "utc_now"]
 
 CHUNK = 128  # trials rendered and cache-checked per store read
-MAX_BATCH = 512  # finished trials per commit: bounds the writer's memory when it falls behind
-RENDER_SLICE_S = 0.05  # a render batch returns to the loop after this long (then goes on)
-LOOP_RENDER_S = 0.5  # deadline of a render on the event loop (the grader's assertion values)
-_dumps = json.JSONEncoder(default=str).encode  # measures non-text outputs for their cap
-
-TrialSink = Callable[[TrialResult], None]
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-@dataclass(slots=True)
-class RunOutcome:
-    run_id: str
-    status: str  # succeeded | cancelled | failed (a budget stop is cancelled + stopped_by)
-    summary: dict[str, Any]
-    started_at: str
-    finished_at: str
-    trials: list[TrialResult] = field(default_factory=list)  # kept only when asked
-
-
-@dataclass(slots=True)
-class _Work:
-    planned: PlannedTrial
-    prompt: str
-    messages: list[dict[str, Any]]
-    cache_key: str | None
-    cached: Completion | None
-    render_error: str | None = None
-
-
-@dataclass(slots=True)
-class _Fetched:
-    """An answer that still has to be graded."""
-
-    work: _Work
-    trial: TrialResult
-    completion: Completion
-    fresh: Completion | None  # None when it came from the cache
-
-
-@dataclass(slots=True)
-class _Done:
-    trial: TrialResult
-    cache_key: str | None = None
-    fresh: Completion | None = None  # to store in the cache
-
-
-class EvalRunner:
+class EvalRunner(PreflightMixin, ChainsMixin, RenderingMixin, WriterMixin):
     """One run of one spec. Build it, then `await runner.run()`."""
 
     def __init__(
@@ -290,25 +256,6 @@ class EvalRunner:
             if self.keep_trials:
                 self._kept.append(trial)
 
-    def _create_run(self) -> None:
-        if self.resume:
-            self.store.reopen_run(self.run_id)
-            self._created = True
-            return
-        self.store.create_run(
-            run_id=self.run_id,
-            description=self.spec.description,
-            config=redact(self.spec.raw_config),  # keys are used, never kept
-            created_at=self._started,
-            prompts=[{"id": p.id, "label": p.label, "raw": p.text} for p in self.spec.prompts],
-            providers=[
-                {"id": p.id, "label": label}
-                for p, label in zip(self.spec.providers, self._labels, strict=True)
-            ],
-            project=self.project,
-        )
-        self._created = True
-
     async def _finish(self, status: str, started: str, t0: float) -> dict[str, Any]:
         summary = self.summary.to_dict()
         summary["status"] = status
@@ -336,58 +283,6 @@ class EvalRunner:
             finished_at=utc_now(),
         )
         return summary
-
-    def _preflight(self) -> None:
-        """Stop before any call when a test lacks a variable its prompt reads.
-
-        A static check of every (prompt, test) pair is cheap; only a pair that seems to miss a
-        name is rendered, which raises TemplateError naming the variable and the test (a name
-        read only inside an unrendered `{% if %}` branch is fine and renders).
-        """
-        tolerant = self.spec.errored_tests
-        later: dict[str, Any] = {}  # what a chained run gives tests besides their own vars
-        if self._stores:
-            later.update((str(t.options["storeOutputAs"]), "") for t in self.spec.tests
-                         if t.options.get("storeOutputAs"))  # fmt: skip
-        if self._converses:
-            later[_CONVERSATION] = []
-        for prompt in self.spec.prompts:
-            for test in self.spec.tests:
-                if self.cancel.is_set():
-                    return
-                checked = test
-                if later and test.error is None and missing_variables(prompt, test):
-                    checked = replace(test, vars={**later, **test.vars})  # a stand-in
-                if test.error is None and missing_variables(prompt, checked):
-                    self._rendering = test.label
-                    if not tolerant:
-                        render_prompt(prompt, checked)
-                        continue
-                    try:
-                        render_prompt(prompt, checked)
-                    except RenderLimitError:
-                        raise
-                    except TemplateError as exc:  # a promptfoo config: error this test only
-                        test.error = str(exc)
-        errored = [test for test in self.spec.tests if test.error is not None]
-        if errored:
-            # Said before the first call: these tests are recorded as errored, not run.
-            log.warning(
-                "%d of %d tests will not run and are recorded as errored: %s%s",
-                len(errored),
-                len(self.spec.tests),
-                "; ".join(str(t.error) for t in errored[:3]),
-                " ..." if len(errored) > 3 else "",
-            )
-        if (
-            self._compares
-            and self._group_size < 2
-            and any(a.type == "select-best" for t in self.spec.tests for a in t.assertions)
-        ):  # max-score over one output simply selects it, as in promptfoo
-            raise ConfigError(
-                "select-best compares the outputs of several prompts or providers for each"
-                " case; this config gives one output per case"
-            )
 
     @property
     def concurrency(self) -> int:
@@ -522,153 +417,6 @@ class EvalRunner:
             for task in finished:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
-
-    async def _run_chains(
-        self, work: asyncio.Queue[_Work | None], spawn: Callable[[int], None]
-    ) -> None:
-        """storeOutputAs / `_conversation`: each (prompt, provider, sample) is a chain whose
-        trials run in config order, each rendered once the one before it has finished; the
-        chains run side by side (bounded by the workers)."""
-        chains: dict[tuple[int, int, int], list[PlannedTrial]] = {}
-        for planned in plan_trials(self.spec):
-            key = (id(planned.prompt), planned.provider_index, planned.sample)
-            chains.setdefault(key, []).append(planned)
-        spawn(len(chains))
-        await asyncio.gather(*(self._run_chain(chain, work) for chain in chains.values()))
-
-    async def _run_chain(
-        self, chain: list[PlannedTrial], work: asyncio.Queue[_Work | None]
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        stored: dict[str, Any] = {}  # storeOutputAs name -> output
-        turns: dict[str | None, list[dict[str, Any]]] = {}  # conversationId -> turns
-        for planned in chain:
-            if self.cancel.is_set():
-                return
-            planned = self._bound(planned, stored, turns)
-            finished = self._resumed.get(planned.index)
-            if finished is not None:  # stored by the run being resumed
-                self._remember(planned, None, finished, stored, turns)
-                continue
-            (w,) = await self._render_all([planned])
-            waiter: asyncio.Future[TrialResult] = loop.create_future()
-            self._waiting[planned.index] = waiter
-            await self._dispatch([w], work, lambda n: None, 0)
-            trial = await waiter
-            self._remember(planned, w, trial, stored, turns)
-
-    def _bound(
-        self,
-        planned: PlannedTrial,
-        stored: dict[str, Any],
-        turns: dict[str | None, list[dict[str, Any]]],
-    ) -> PlannedTrial:
-        """`planned` with the outputs stored so far and its conversation among its vars (its
-        own vars win, as a test that sets `_conversation` itself keeps it)."""
-        test = planned.test
-        extra: dict[str, Any] = dict(stored)
-        if self._converses and not test.options.get("disableConversationVar"):
-            extra[_CONVERSATION] = list(turns.get(_conversation_id(test), ()))
-        if not extra:
-            return planned
-        return replace(planned, test=replace(test, vars={**extra, **test.vars}))
-
-    def _remember(
-        self,
-        planned: PlannedTrial,
-        w: _Work | None,
-        trial: TrialResult,
-        stored: dict[str, Any],
-        turns: dict[str | None, list[dict[str, Any]]],
-    ) -> None:
-        if trial.error is not None:
-            return  # nothing answered: later tests see what was there before
-        name = planned.test.options.get("storeOutputAs")
-        if name:
-            stored[str(name)] = trial.output
-        if self._converses and not planned.test.options.get("disableConversationVar"):
-            text = w.prompt if w is not None else trial.prompt
-            messages = w.messages if w is not None else []
-            structured = text.lstrip().startswith("[") and bool(messages)
-            turn = {
-                "prompt": messages if structured else text,
-                "input": messages[-1].get("content", text) if structured else text,
-                "output": trial.output if trial.output is not None else "",
-            }
-            turns.setdefault(_conversation_id(planned.test), []).append(turn)
-
-    async def _render_all(self, planned: list[PlannedTrial]) -> list[_Work]:
-        """Render a chunk on a worker thread, in slices of about RENDER_SLICE_S, so the loop
-        (health checks, cancels, event streams) never waits on a template."""
-        out: list[_Work] = []
-        while len(out) < len(planned):
-            out.extend(await self._off_loop(self._render_slice, planned, len(out)))
-        return out
-
-    def _with_limits(self, fn: Callable[..., Any], *args: Any) -> Any:
-        with using_limits(self._render_limits):
-            return fn(*args)
-
-    def _render_slice(self, planned: list[PlannedTrial], start: int) -> list[_Work]:
-        until = time.perf_counter() + RENDER_SLICE_S
-        out = []
-        for p in planned[start:]:
-            out.append(self._render(p))
-            if time.perf_counter() > until:
-                break
-        return out
-
-    async def _off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """`fn(*args)` on a worker thread, which renders templates. A render stops itself at its
-        deadline; should one not (stuck in a long C call), the run fails after twice that,
-        naming the test, and the thread is left to finish on its own (threads can't be
-        killed)."""
-        task = asyncio.ensure_future(asyncio.to_thread(self._with_limits, fn, *args))
-        grace = 2 * self.limits.render_timeout_s + 1.0
-        try:
-            finished, _ = await asyncio.wait({task}, timeout=grace)
-        except asyncio.CancelledError:
-            task.add_done_callback(_drop_result)  # the thread finishes on its own
-            raise
-        if not finished:
-            task.add_done_callback(_drop_result)
-            timeout = self.limits.render_timeout_s
-            raise RenderLimitError(
-                f"template stopped: rendering took longer than {timeout:g} s and did not stop"
-                " (limit: PROMPTYARD_RENDER_TIMEOUT_MS)",
-                limit="PROMPTYARD_RENDER_TIMEOUT_MS",
-                test=self._rendering,
-            )
-        return task.result()
-
-    def _render(self, planned: PlannedTrial) -> _Work:
-        self._rendering = planned.test.label
-        if planned.test.error is not None:  # a test refused at load: errored, no call
-            return _Work(planned, "", [], None, None, render_error=planned.test.error)
-        try:
-            if planned.prompt.function is not None:  # a prompt function (promptfoo's)
-                text, messages = planned.prompt.function(
-                    planned.test, planned.provider.id, self._labels[planned.provider_index]
-                )
-            else:
-                text, messages = render_prompt(planned.prompt, planned.test)
-        except RenderLimitError:
-            raise  # a template over a limit stops the run (it would stop every trial alike)
-        except TemplateError as exc:
-            return _Work(planned, "", [], None, None, render_error=str(exc))
-        identity = self._identities[planned.provider_index]
-        if self._variant_identities:
-            pair = (planned.provider_index, planned.prompt_index)
-            if pair in self._variant_identities:
-                identity = self._variant_identities[pair]
-        key = None
-        if (
-            identity is not None
-            and self.spec.options.cache
-            and planned.test.provider_output is None
-        ):
-            key = content_hash({"p": identity, "m": messages, "s": planned.sample}, size=20)
-        return _Work(planned, text, messages, key, None)
 
     async def _dispatch(
         self,
@@ -839,85 +587,3 @@ class EvalRunner:
         trial.success = grading.passed
         trial.score = grading.score
         return _Done(trial, key, f.fresh)
-
-    async def _writer(self, done: asyncio.Queue[_Done | None]) -> None:
-        # The run is recorded here, once the first calls are out, rather than before the
-        # pipeline starts: a store still opening (see library.py) then overlaps the network
-        # wait instead of delaying the first calls.
-        first = asyncio.ensure_future(done.get())
-        wave = asyncio.ensure_future(self._wave_sent.wait())
-        await asyncio.wait({first, wave}, return_when=asyncio.FIRST_COMPLETED)
-        wave.cancel()
-        await asyncio.to_thread(self._create_run)
-        seed: list[_Done | None] = [await first]
-        finished = False
-        while not finished:
-            batch = seed or [await done.get()]
-            seed = []
-            while len(batch) < MAX_BATCH and not done.empty():
-                batch.append(done.get_nowait())
-            items = [d for d in batch if d is not None]
-            finished = len(items) != len(batch)
-            if not items:
-                continue
-            if self._kpis:
-                self._score_kpis(items)
-            await asyncio.to_thread(self._commit, items)
-            for d in items:
-                self.summary.add(d.trial)
-                if self.keep_trials:
-                    self._kept.append(d.trial)
-                if self.on_trial is not None:
-                    self.on_trial(d.trial)
-
-    def _score_kpis(self, items: list[_Done]) -> None:
-        from promptyard.scorers.kpi_eval import evaluate_kpis, trial_variables
-
-        for d in items:
-            t = d.trial
-            judge_cost = t.grading.cost if t.grading is not None else 0.0
-            t.kpis = evaluate_kpis(self._kpis, trial_variables(t, judge_cost or 0.0)).to_dict()
-
-    def _commit(self, items: list[_Done]) -> None:
-        for d in items:  # what is stored and reported is capped (and so is what is kept)
-            cap_trial(d.trial, self.limits, _dumps)
-        self.store.add_trials([d.trial for d in items])
-        fresh = {d.cache_key: d.fresh.to_dict() for d in items if d.cache_key and d.fresh}
-        if fresh:
-            self.store.cache_put_many(fresh)
-
-
-_CONVERSATION = "_conversation"
-
-
-def _conversation_id(test: TestCase) -> str | None:
-    """promptfoo's `metadata.conversationId` (None: the prompt x provider's own thread)."""
-    value = test.metadata.get("conversationId") if test.metadata else None
-    return None if value is None else str(value)
-
-
-def column_labels(names: Sequence[str]) -> list[str]:
-    """Provider labels made unique ("id", "id #2", ...): the same model listed twice with
-    different settings must stay two columns in summaries and reports, not merge into one."""
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
-    return out
-
-
-def _by_index(trial: TrialResult) -> int:
-    return trial.index
-
-
-def _drop_result(task: asyncio.Future[Any]) -> None:
-    """Retrieve an abandoned render's outcome, so asyncio does not log it as never read."""
-    if not task.cancelled():
-        task.exception()
-
-
-def _cache_identity(provider: Provider) -> dict[str, Any] | None:
-    """None for providers whose answers must not be cached (user code, echo)."""
-    identity = provider.cache_identity()
-    return identity or None
