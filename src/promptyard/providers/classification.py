@@ -23,8 +23,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from promptyard.core.types import ProviderSpec
 from promptyard.errors import ConfigError, ProviderResponseError
+from promptyard.providers.common import compat_client, split_provider_ref
 from promptyard.trust import TrustPolicy
 
 DEFAULT_ENDPOINT = "https://router.huggingface.co/hf-inference/models/{model}"
@@ -69,7 +69,6 @@ class HFClassifier:
         trust: TrustPolicy,
     ) -> None:
         from promptyard.providers.openai_flavors import FLAVORS
-        from promptyard.providers.openai_http import OpenAICompatProvider
 
         self.id = provider_id
         self.model = model
@@ -85,8 +84,8 @@ class HFClassifier:
             client_config["api_key_env"] = TOKEN_ENV  # sent when set, as promptfoo does
             client_config["api_key_required"] = False
         self._parameters = config.get("parameters")
-        spec = ProviderSpec(id=f"openai-compatible:{model}", config=client_config, where=where)
-        self._client = OpenAICompatProvider(spec, FLAVORS["openai-compatible"], trust=trust)
+        self._client = compat_client(f"openai-compatible:{model}", FLAVORS["openai-compatible"],
+                                     client_config, where=where, trust=trust)  # fmt: skip
         timeout = client_config.get("timeout")
         self._timeout_s = float(timeout) if isinstance(timeout, int | float) else DEFAULT_TIMEOUT_S
 
@@ -128,24 +127,14 @@ def read_classification(raw: bytes, shown: str, provider: str) -> dict[str, floa
 
 
 def _split_ref(ref: Any, where: str) -> tuple[str, dict[str, Any]]:
-    provider_id: Any = ref
-    config: Any = {}
-    if isinstance(ref, Mapping):
-        provider_id, config = ref.get("id"), ref.get("config") or {}
-        if not isinstance(config, Mapping):
-            raise ConfigError(
-                "a classification provider's config must be a mapping",
-                file=where or None,
-                field="config",
-            )
-    if not isinstance(provider_id, str) or not provider_id.strip():
-        raise ConfigError(
-            "the classifier assertion needs a `provider` such as "
-            "huggingface:text-classification:MODEL (promptfoo has no default one)",
-            file=where or None,
-            field="provider",
-        )
-    return provider_id.strip(), dict(config)
+    return split_provider_ref(
+        ref,
+        where,
+        config_error="a classification provider's config must be a mapping",
+        id_error="the classifier assertion needs a `provider` such as "
+        "huggingface:text-classification:MODEL (promptfoo has no default one)",
+        id_field="provider",
+    )
 
 
 def _model(provider_id: str, where: str) -> str:

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from promptyard.core.secrets import safe_url
 from promptyard.core.types import ProviderSpec, TokenUsage
-from promptyard.errors import ProviderAuthError
+from promptyard.errors import ConfigError, ProviderAuthError
 from promptyard.providers.config import normalize_config, price_override
+from promptyard.providers.openai_flavors import Flavor, default_key_env, key_required
 from promptyard.providers.pricing import Pricer
 from promptyard.trust import TrustPolicy, egress
+
+if TYPE_CHECKING:
+    from promptyard.providers.openai_http import OpenAICompatProvider
 
 # The CLI's and library's policy: allows every key and host (used when none is given).
 PERMISSIVE = TrustPolicy()
@@ -224,3 +229,56 @@ def _checked_backend_type() -> Any:
             await self._inner.sleep(seconds)
 
     return CheckedBackend
+
+
+# -- OpenAI-compatible side endpoints (embeddings, moderation, classification) ---------------
+
+
+def check_trusted_key_env(
+    trust: TrustPolicy | None, raw_config: Mapping[str, Any], where: str
+) -> None:
+    """With `trust`, refuse a key variable the policy refuses (set or not); no call made."""
+    if trust is not None:
+        from promptyard.providers.registry import check_key_env_allowed
+
+        check_key_env_allowed(trust, raw_config, where=where)
+
+
+def check_compat_key(
+    provider_id: str, flavor: Flavor, raw_config: Mapping[str, Any], where: str
+) -> None:
+    """ProviderAuthError naming the variable to set when `flavor` needs a key and none is set."""
+    config = normalize_config(raw_config, where)
+    if key_required(flavor, config):
+        require_api_key(provider_id, config, default_key_env(flavor))
+
+
+def compat_client(
+    provider_id: str,
+    flavor: Flavor,
+    config: Mapping[str, Any] | None,
+    *,
+    where: str,
+    trust: TrustPolicy | None,
+) -> OpenAICompatProvider:
+    """The OpenAI-compatible HTTP client for a side endpoint: the trust policy's checks (key
+    variable, base URL, egress) are the chat adapter's, applied by OpenAICompatProvider."""
+    from promptyard.providers.openai_http import OpenAICompatProvider
+
+    spec = ProviderSpec(id=provider_id, config=dict(config or {}), where=where)
+    return OpenAICompatProvider(spec, flavor, trust=trust)
+
+
+def split_provider_ref(
+    ref: Any, where: str, *, config_error: str, id_error: str, id_field: str = "id"
+) -> tuple[str, dict[str, Any]]:
+    """(id, config) of an id string or an `{id, config}` mapping, else ConfigError."""
+    provider_id: Any = ref
+    config: Any = {}
+    if isinstance(ref, Mapping):
+        provider_id, config = ref.get("id"), ref.get("config") or {}
+        if not isinstance(config, Mapping):
+            raise ConfigError(config_error, file=where or None, field="config")
+    if not isinstance(provider_id, str) or not provider_id.strip():
+        raise ConfigError(id_error, file=where or None, field=id_field)
+    return provider_id.strip(), dict(config)

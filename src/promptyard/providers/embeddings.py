@@ -21,12 +21,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from promptyard.core.types import ProviderSpec, TokenUsage
+from promptyard.core.types import TokenUsage
 from promptyard.errors import ConfigError
 from promptyard.providers.base import Embedder, Embeddings
-from promptyard.providers.common import NOT_IDENTITY, require_api_key
+from promptyard.providers.common import (
+    NOT_IDENTITY,
+    check_compat_key,
+    check_trusted_key_env,
+    compat_client,
+)
 from promptyard.providers.config import normalize_config, price_override
-from promptyard.providers.openai_flavors import FLAVORS, Flavor, default_key_env, key_required
+from promptyard.providers.openai_flavors import FLAVORS, Flavor
 from promptyard.providers.pricing import Pricer
 from promptyard.trust import TrustPolicy
 
@@ -66,17 +71,12 @@ def check_embedder_credentials(
     With `trust`, a variable the policy refuses is refused first, set or not.
     """
     provider_id, raw_config = _split_ref(ref, where)
-    if trust is not None:
-        from promptyard.providers.registry import check_key_env_allowed
-
-        check_key_env_allowed(trust, raw_config, where=where)
+    check_trusted_key_env(trust, raw_config, where)
     if provider_id.partition(":")[0] in LOCAL_PREFIXES:
         _local_model(provider_id, where)
         return
     flavor, _ = _http_model(provider_id, where)
-    config = normalize_config(raw_config, where)
-    if key_required(flavor, config):
-        require_api_key(provider_id, config, default_key_env(flavor))
+    check_compat_key(provider_id, flavor, raw_config, where)
 
 
 class OpenAICompatEmbedder:
@@ -92,13 +92,10 @@ class OpenAICompatEmbedder:
         where: str = "",
         trust: TrustPolicy | None = None,
     ) -> None:
-        from promptyard.providers.openai_http import OpenAICompatProvider
-
         self.id = provider_id
         self.model = model
         self._config = normalize_config(config, where)
-        spec = ProviderSpec(id=provider_id, config=dict(config or {}), where=where)
-        self._client = OpenAICompatProvider(spec, flavor, trust=trust)
+        self._client = compat_client(provider_id, flavor, config, where=where, trust=trust)
         self.base_url = self._client.base_url
         self._pricer = Pricer(
             flavor.prefix,

@@ -22,11 +22,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from promptyard.core.types import ProviderSpec
 from promptyard.errors import ConfigError
-from promptyard.providers.common import NOT_IDENTITY, require_api_key
+from promptyard.providers.common import (
+    NOT_IDENTITY,
+    check_compat_key,
+    check_trusted_key_env,
+    compat_client,
+    split_provider_ref,
+)
 from promptyard.providers.config import normalize_config
-from promptyard.providers.openai_flavors import FLAVORS, Flavor, default_key_env, key_required
+from promptyard.providers.openai_flavors import FLAVORS, Flavor
 from promptyard.trust import TrustPolicy
 
 DEFAULT_MODERATION_PROVIDER = "openai:moderation:omni-moderation-latest"
@@ -84,14 +89,9 @@ def check_moderator_credentials(
 ) -> None:
     """Raise ProviderAuthError naming the variable to set when the key is missing (no call)."""
     provider_id, raw_config = _split_ref(ref, where)
-    if trust is not None:
-        from promptyard.providers.registry import check_key_env_allowed
-
-        check_key_env_allowed(trust, raw_config, where=where)
+    check_trusted_key_env(trust, raw_config, where)
     flavor, _ = _model(provider_id, where)
-    config = normalize_config(raw_config, where)
-    if key_required(flavor, config):
-        require_api_key(provider_id, config, default_key_env(flavor))
+    check_compat_key(provider_id, flavor, raw_config, where)
 
 
 class OpenAIModerator:
@@ -107,13 +107,10 @@ class OpenAIModerator:
         where: str = "",
         trust: TrustPolicy | None = None,
     ) -> None:
-        from promptyard.providers.openai_http import OpenAICompatProvider
-
         self.id = provider_id
         self.model = model
         self._config = normalize_config(config, where)
-        spec = ProviderSpec(id=provider_id, config=dict(config or {}), where=where)
-        self._client = OpenAICompatProvider(spec, flavor, trust=trust)
+        self._client = compat_client(provider_id, flavor, config, where=where, trust=trust)
         self.base_url = self._client.base_url
         self._timeout_s = float(self._config.get("timeout") or DEFAULT_TIMEOUT_S)
 
@@ -149,24 +146,13 @@ def flags_of(result: Mapping[str, Any]) -> list[ModerationFlag]:
 
 
 def _split_ref(ref: str | Mapping[str, Any], where: str) -> tuple[str, dict[str, Any]]:
-    provider_id: Any = ref
-    config: Any = {}
-    if isinstance(ref, Mapping):
-        provider_id, config = ref.get("id"), ref.get("config") or {}
-        if not isinstance(config, Mapping):
-            raise ConfigError(
-                "a moderation provider's config must be a mapping",
-                file=where or None,
-                field="config",
-            )
-    if not isinstance(provider_id, str) or not provider_id.strip():
-        raise ConfigError(
-            "a moderation provider is an id like openai:moderation:omni-moderation-latest "
-            "or a mapping with `id`",
-            file=where or None,
-            field="id",
-        )
-    return provider_id.strip(), dict(config)
+    return split_provider_ref(
+        ref,
+        where,
+        config_error="a moderation provider's config must be a mapping",
+        id_error="a moderation provider is an id like openai:moderation:omni-moderation-latest "
+        "or a mapping with `id`",
+    )
 
 
 def _model(provider_id: str, where: str) -> tuple[Flavor, str]:

@@ -4,6 +4,7 @@ deployed-prompt cache. Nothing here does I/O, so the two clients differ only in 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
@@ -13,15 +14,22 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from promptyard_client._version import __version__
-from promptyard_client.errors import PromptyardError, parse_retry_after
-from promptyard_client.models import Page, PromptVersion
+from promptyard_client.errors import (
+    JobTimeoutError,
+    NetworkError,
+    PromptyardError,
+    error_for_response,
+    network_error,
+    parse_retry_after,
+)
+from promptyard_client.models import FINISHED, JobDetail, JobEvent, Page, PromptVersion, Run
 
 log = logging.getLogger("promptyard_client")
 
@@ -297,3 +305,185 @@ class PromptCache:
     def clear(self) -> None:
         with self.lock:
             self.entries.clear()
+
+
+# -- what the two clients share besides I/O --------------------------------------------------
+
+
+class ClientBase:
+    """Settings, the prompt cache and every decision a call makes (retry or raise, how long to
+    wait); the subclasses only send and sleep, each in its own way."""
+
+    _settings: Settings
+    _own_http: bool
+    _prompts: PromptCache
+
+    def _setup(self, settings: Settings, own_http: bool) -> None:
+        self._settings = settings
+        self._own_http = own_http
+        self._prompts = PromptCache()
+
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._settings.base_url!r})"
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> Self:
+        """A client like this one with other settings for the calls made through it, sharing
+        its connections and prompt cache: `client.with_options(timeout=5).get_prompt("x")`
+        is a per-request timeout (openai-python's pattern). Closing it closes nothing."""
+        twin = copy.copy(self)
+        twin._settings = with_options(self._settings, timeout, max_retries, default_headers)
+        twin._own_http = False
+        return twin
+
+    def clear_prompt_cache(self) -> None:
+        """Forget every cached deployed prompt (the next get_deployed_prompt fetches)."""
+        self._prompts.clear()
+
+    def _url(self, path: str) -> str:
+        return self._settings.api_url + path
+
+    def _retry_error(
+        self, exc: httpx.TransportError, method: str, path: str, attempt: int
+    ) -> float:
+        """Seconds to wait before retrying after `exc`, or its NetworkError raised."""
+        if attempt < self._settings.max_retries and should_retry_error(exc, method):
+            return retry_delay(attempt)
+        raise network_error(exc, method, self._url(path)) from exc
+
+    def _retry_status(self, response: httpx.Response, method: str, attempt: int) -> float:
+        """Seconds to wait before retrying after a non-2xx answer, or its error raised."""
+        if attempt < self._settings.max_retries and should_retry_status(
+            response.status_code, method
+        ):
+            return retry_delay(attempt, response_retry_after(response))
+        raise error_for_response(response)
+
+    def _fresh_prompt(self, key: PromptKey, ttl: float | None) -> PromptVersion | None:
+        ttl = self._settings.prompt_cache_ttl if ttl is None else ttl
+        return self._prompts.fresh(key, ttl)
+
+
+PromptKey = tuple[str | None, str, str]
+
+
+@dataclass(slots=True)
+class Pager:
+    """Where `paginate` is: the next page's offset, and whether the last page was the last."""
+
+    offset: int
+
+    def advance(self, page: Page[Any]) -> bool:
+        """Move past `page`; True when there is no page after it."""
+        self.offset += len(page.items)
+        return not page.items or self.offset >= page.total
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """`wait_for_job`'s limit: `timeout` seconds from now (None: no limit)."""
+
+    timeout: float | None
+    at: float | None
+
+    @classmethod
+    def after(cls, timeout: float | None) -> Deadline:
+        return cls(timeout, None if timeout is None else time.monotonic() + timeout)
+
+    def delay(self, job_id: str, status: str, interval: float) -> float:
+        """Seconds to sleep before polling the job again, or JobTimeoutError once past."""
+        if self.at is None:
+            return interval
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise JobTimeoutError(f"job {job_id} still {status} after {self.timeout} s",
+                                  job_id=job_id, status=status)  # fmt: skip
+        return min(interval, left)
+
+
+def run_id_of(detail: JobDetail, job_id: str) -> str:
+    """The id of the run a finished job made, or PromptyardError when it made none."""
+    found = detail.job.run_id or (detail.summary or {}).get("run_id")
+    if not found:
+        raise PromptyardError(f"job {job_id} ended {detail.job.status} without a run")
+    return str(found)
+
+
+def run_finished(run: Run, run_id: str, start: float, timeout: float | None) -> bool:
+    """Whether `run` is done polling: True when finished, JobTimeoutError once timed out."""
+    if run.status in FINISHED:
+        return True
+    if timeout is not None and time.monotonic() - start >= timeout:
+        raise JobTimeoutError(f"run {run_id} still {run.status} after {timeout} s",
+                              job_id=run_id, status=run.status)  # fmt: skip
+    return False
+
+
+@dataclass(slots=True)
+class StreamCursor:
+    """A job's event stream across reconnects: the last seq seen (sent as Last-Event-ID, so no
+    event comes twice), the failures in a row without progress, and whether `end` was seen."""
+
+    job_id: str
+    url: str
+    last: int
+    max_reconnects: int
+    failures: int = 0
+    ended: bool = False
+    progressed: bool = False
+
+    def headers(self, base: Mapping[str, str]) -> dict[str, str]:
+        """A new connection's headers (and its progress reset)."""
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if self.last:
+            headers["Last-Event-ID"] = str(self.last)
+        self.progressed = False
+        return {**base, **headers}
+
+    def take(self, event: JobEvent) -> bool:
+        """Whether `event` is new (and so to be yielded)."""
+        if event.seq <= self.last:
+            return False
+        self.last, self.progressed = event.seq, True
+        self.ended = event.type == "end"
+        return True
+
+    def rest(self, events: list[JobEvent]) -> list[JobEvent]:
+        return [e for e in events if e.seq > self.last]
+
+    def refused(self, response: httpx.Response) -> float:
+        """The wait before reconnecting after a non-200 answer (read), or its error raised."""
+        error = error_for_response(response)
+        if self.failures >= self.max_reconnects or not should_retry_status(
+            response.status_code, "GET"
+        ):
+            raise error
+        return retry_delay(self.failures, response_retry_after(response))
+
+    def dropped(self, exc: httpx.TransportError) -> float:
+        """The wait before reconnecting after a dropped connection, or NetworkError."""
+        self.failures = 0 if self.progressed else self.failures
+        if self.failures >= self.max_reconnects:
+            raise network_error(exc, "GET", self.url) from exc
+        log.info("event stream of job %s dropped after seq %d (%s); resuming",
+                 self.job_id, self.last, type(exc).__name__)  # fmt: skip
+        return retry_delay(self.failures)
+
+    def closed(self) -> None:
+        """The server closed the stream before the job's last `end`."""
+        self.failures = 0 if self.progressed else self.failures
+
+    def reopen_wait(self) -> float:
+        """The wait before reopening a stream closed while the job runs, or NetworkError."""
+        if self.failures >= self.max_reconnects:
+            raise NetworkError(f"the event stream of job {self.job_id} keeps closing")
+        return retry_delay(self.failures)

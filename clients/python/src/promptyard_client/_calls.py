@@ -318,6 +318,21 @@ def job_request(**fields: Any) -> dict[str, Any]:
     return _body(JobRequest(**fields))
 
 
+def evaluate(
+    config: dict[str, Any] | None, project: str | None, prompt: str | None,
+    providers: Sequence[str | dict[str, Any]] | None, dataset: str | None,
+    inject_vars: dict[str, Any] | None, options: dict[str, Any] | None,
+    description: str | None,
+) -> Call[JobCreated]:  # fmt: skip
+    """An `evaluate` job from a config or from registry references."""
+    body = job_request(
+        config=config, project=project, prompt=prompt,
+        providers=list(providers) if providers is not None else None, dataset=dataset,
+        inject_vars=inject_vars, options=options, description=description,
+    )  # fmt: skip
+    return start_job("evaluate", body)
+
+
 def get_job(job_id: str) -> Call[JobDetail]:
     return Call("GET", f"/jobs/{_seg(job_id)}", model(JobDetail))
 
@@ -358,6 +373,11 @@ def list_optimizers() -> Call[list[OptimizerInfo]]:
 def optimize_request(**fields: Any) -> dict[str, Any]:
     """An OptimizeRequest body, checked here so that a misspelt budget fails before sending."""
     return _body(OptimizeRequest(**fields))
+
+
+def optimize(**fields: Any) -> Call[JobCreated]:
+    """An `optimize` job: the OptimizeRequest's fields, checked before sending."""
+    return start_job("optimize", optimize_request(**fields))
 
 
 def _optimization(job_id: str) -> str:

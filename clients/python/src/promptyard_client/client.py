@@ -3,13 +3,11 @@ everything that is not I/O lives in _base.py and _calls.py."""
 
 from __future__ import annotations
 
-import copy
-import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -17,26 +15,17 @@ from promptyard_client import _calls as calls
 from promptyard_client._base import (
     MAX_STREAM_RECONNECTS,
     Call,
-    PromptCache,
+    ClientBase,
+    Deadline,
+    Pager,
+    StreamCursor,
     resolve_settings,
-    response_retry_after,
-    retry_delay,
-    should_retry_error,
-    should_retry_status,
-    with_options,
+    run_finished,
+    run_id_of,
 )
-from promptyard_client.errors import (
-    JobTimeoutError,
-    NetworkError,
-    NotFoundError,
-    PromptyardError,
-    ServerError,
-    error_for_response,
-    network_error,
-)
+from promptyard_client.errors import NetworkError, NotFoundError, ServerError
 from promptyard_client.events import iter_sse, to_job_event
 from promptyard_client.models import (
-    FINISHED,
     Budgets,
     CancelResult,
     Catalog,
@@ -60,10 +49,9 @@ from promptyard_client.models import (
 )
 
 T = TypeVar("T")
-log = logging.getLogger("promptyard_client")
 
 
-class Client:
+class Client(ClientBase):
     """A Promptyard server, synchronously.
 
     `base_url` is the server root (http://127.0.0.1:6969); the client adds `/api`. Both it and
@@ -84,22 +72,17 @@ class Client:
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
-        self._settings = resolve_settings(base_url, token, timeout, max_retries, verify_ssl,
-                                          prompt_cache_ttl, default_headers)  # fmt: skip
+        settings = resolve_settings(base_url, token, timeout, max_retries, verify_ssl,
+                                    prompt_cache_ttl, default_headers)  # fmt: skip
+        self._setup(settings, own_http=http_client is None)
         # An injected client keeps its own transport, proxies, TLS and limits (verify_ssl does
         # not apply to it) and is not closed by close(); every request carries our URL,
         # headers and timeout, so it needs no base_url of its own.
-        self._own_http = http_client is None
         self._http = http_client or httpx.Client(
             timeout=self._settings.timeouts(), verify=self._settings.ssl_verify()
         )
-        self._prompts = PromptCache()
 
     # -- lifecycle ---------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        return self._settings.base_url
 
     def close(self) -> None:
         if self._own_http:
@@ -116,33 +99,14 @@ class Client:
     ) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        return f"Client(base_url={self._settings.base_url!r})"
-
-    def with_options(
-        self,
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        default_headers: Mapping[str, str] | None = None,
-    ) -> Self:
-        """A client like this one with other settings for the calls made through it, sharing
-        its connections and prompt cache: `client.with_options(timeout=5).get_prompt("x")`
-        is a per-request timeout (openai-python's pattern). Closing it closes nothing."""
-        twin = copy.copy(self)
-        twin._settings = with_options(self._settings, timeout, max_retries, default_headers)
-        twin._own_http = False
-        return twin
-
     def paginate(self, list_method: Callable[..., Any], /, **kwargs: Any) -> Iterator[Any]:
         """Every item of a list call, page after page: `for p in client.paginate(
         client.list_prompts, project="x")`. `limit` sets the page size; `offset` the start."""
-        offset = int(kwargs.pop("offset", 0))
+        pager = Pager(int(kwargs.pop("offset", 0)))
         while True:
-            page = list_method(offset=offset, **kwargs)
+            page = list_method(offset=pager.offset, **kwargs)
             yield from page.items
-            offset += len(page.items)
-            if not page.items or offset >= page.total:
+            if pager.advance(page):
                 return
 
     # -- transport ---------------------------------------------------------------------------
@@ -157,28 +121,17 @@ class Client:
         attempt = 0
         while True:
             try:
-                response = self._http.request(
-                    method,
-                    self._settings.api_url + path,
-                    headers=self._settings.headers(),
-                    timeout=self._settings.timeouts(),
-                    **kwargs,
-                )
+                response = self._http.request(method, self._url(path),
+                    headers=self._settings.headers(), timeout=self._settings.timeouts(), **kwargs,
+                )  # fmt: skip
             except httpx.TransportError as exc:
-                if attempt < self._settings.max_retries and should_retry_error(exc, method):
-                    time.sleep(retry_delay(attempt))
-                    attempt += 1
-                    continue
-                raise network_error(exc, method, self._settings.api_url + path) from exc
-            if response.is_success:
-                return response
-            if attempt < self._settings.max_retries and should_retry_status(
-                response.status_code, method
-            ):
-                time.sleep(retry_delay(attempt, response_retry_after(response)))
-                attempt += 1
-                continue
-            raise error_for_response(response)
+                wait = self._retry_error(exc, method, path, attempt)
+            else:
+                if response.is_success:
+                    return response
+                wait = self._retry_status(response, method, attempt)
+            time.sleep(wait)
+            attempt += 1
 
     # -- meta --------------------------------------------------------------------------------
 
@@ -280,9 +233,7 @@ class Client:
         (default: the client's prompt_cache_ttl), and while the server is unreachable or
         failing (NetworkError, ServerError) the last good copy is served with a warning."""
         key = (project, name, label)
-        ttl = self._settings.prompt_cache_ttl if ttl is None else ttl
-        cached = self._prompts.fresh(key, ttl)
-        if cached is not None:
+        if (cached := self._fresh_prompt(key, ttl)) is not None:
             return cached
         try:
             version = self._send(calls.deployed_prompt(name, label, project))
@@ -290,10 +241,6 @@ class Client:
             return self._prompts.fallback(key, exc)
         self._prompts.put(key, version)
         return version
-
-    def clear_prompt_cache(self) -> None:
-        """Forget every cached deployed prompt (the next get_deployed_prompt fetches)."""
-        self._prompts.clear()
 
     # -- datasets ----------------------------------------------------------------------------
 
@@ -425,12 +372,8 @@ class Client:
     ) -> JobCreated:
         """Start an `evaluate` job from a config (promptyard.yaml as a dict) or from registry
         references (`prompt` as name, name@3 or name:label; provider ids or profile names)."""
-        body = calls.job_request(
-            config=config, project=project, prompt=prompt,
-            providers=list(providers) if providers is not None else None, dataset=dataset,
-            inject_vars=inject_vars, options=options, description=description,
-        )  # fmt: skip
-        return self._send(calls.start_job("evaluate", body))
+        return self._send(calls.evaluate(config, project, prompt, providers, dataset,
+                                              inject_vars, options, description))  # fmt: skip
 
     def run_manual_eval(
         self,
@@ -487,21 +430,12 @@ class Client:
         self, job_id: str, timeout: float | None = 600.0, poll_interval: float = 1.0
     ) -> JobDetail:
         """Poll until the job finishes; JobTimeoutError after `timeout` s (None: no limit)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline.after(timeout)
         while True:
             detail = self.get_job(job_id)
             if detail.job.finished:
                 return detail
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise JobTimeoutError(
-                        f"job {job_id} still {detail.job.status} after {timeout} s",
-                        job_id=job_id, status=detail.job.status,
-                    )  # fmt: skip
-                time.sleep(min(poll_interval, left))
-            else:
-                time.sleep(poll_interval)
+            time.sleep(deadline.delay(job_id, detail.job.status, poll_interval))
 
     def wait_for_run(
         self, run_id: str, timeout: float | None = 600.0, poll_interval: float = 1.0
@@ -514,17 +448,11 @@ class Client:
             detail = None
         if detail is not None:
             detail = self.wait_for_job(run_id, timeout, poll_interval)
-            found = detail.job.run_id or (detail.summary or {}).get("run_id")
-            if not found:
-                raise PromptyardError(f"job {run_id} ended {detail.job.status} without a run")
-            return self.get_run(str(found))
+            return self.get_run(run_id_of(detail, run_id))
         while True:
             run = self.get_run(run_id)
-            if run.status in FINISHED:
+            if run_finished(run, run_id, start, timeout):
                 return run
-            if timeout is not None and time.monotonic() - start >= timeout:
-                raise JobTimeoutError(f"run {run_id} still {run.status} after {timeout} s",
-                                      job_id=run_id, status=run.status)  # fmt: skip
             time.sleep(poll_interval)
 
     def stream_job(
@@ -535,57 +463,35 @@ class Client:
         earlier ones and ends when the server closes it after the last). A dropped
         connection is resumed with Last-Event-ID (with backoff; no event twice); after
         `max_reconnects` failures in a row without progress it raises NetworkError."""
-        last, failures, ended = after, 0, False
-        path, timeout = calls.events_path(job_id), self._settings.stream_timeouts()
+        cursor = StreamCursor(job_id, self._url(calls.events_path(job_id)), after, max_reconnects)
+        timeout = self._settings.stream_timeouts()
         while True:
-            headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-            if last:
-                headers["Last-Event-ID"] = str(last)
-            progressed = False
             wait: float | None = None
             try:
-                with self._http.stream(
-                    "GET",
-                    self._settings.api_url + path,
-                    headers={**self._settings.headers(), **headers},
-                    timeout=timeout,
-                ) as response:
+                with self._http.stream("GET", cursor.url,
+                    headers=cursor.headers(self._settings.headers()), timeout=timeout,
+                ) as response:  # fmt: skip
                     if response.status_code != 200:
                         response.read()
-                        error = error_for_response(response)
-                        if failures >= max_reconnects or not should_retry_status(
-                            response.status_code, "GET"
-                        ):
-                            raise error
-                        wait = retry_delay(failures, response_retry_after(response))
+                        wait = cursor.refused(response)
                     else:
                         for message in iter_sse(response.iter_lines()):
                             event = to_job_event(message)
-                            if event.seq <= last:
-                                continue
-                            last, progressed = event.seq, True
-                            ended = event.type == "end"
-                            yield event
+                            if cursor.take(event):
+                                yield event
             except httpx.TransportError as exc:
-                failures = 0 if progressed else failures
-                if failures >= max_reconnects:
-                    raise network_error(exc, "GET", self._settings.api_url + path) from exc
-                log.info("event stream of job %s dropped after seq %d (%s); resuming",
-                         job_id, last, type(exc).__name__)  # fmt: skip
-                wait = retry_delay(failures)
+                wait = cursor.dropped(exc)
             else:
                 if wait is None:  # the server closed the stream
-                    if ended:
+                    if cursor.ended:
                         return  # after the job's last `end`
-                    failures = 0 if progressed else failures  # without one: done if the job is
+                    cursor.closed()  # without one: done if the job is
                     detail = self.get_job(job_id)
                     if detail.job.finished:
-                        yield from (e for e in detail.events if e.seq > last)
+                        yield from cursor.rest(detail.events)
                         return
-                    if failures >= max_reconnects:
-                        raise NetworkError(f"the event stream of job {job_id} keeps closing")
-                    wait = retry_delay(failures)
-            failures += 1
+                    wait = cursor.reopen_wait()
+            cursor.failures += 1
             time.sleep(wait or 0.0)
 
     # -- optimizations -----------------------------------------------------------------------
@@ -614,13 +520,12 @@ class Client:
         (`prompt` as name, name@3 or name:label; `dataset`; `model`, the provider to optimize
         for). `proposer_model` writes the candidates; `budgets` caps the spend
         (max_cost_usd, max_calls, max_seconds); `options` are the loop's settings."""
-        body = calls.optimize_request(
+        return self._send(calls.optimize(
             config=config, project=project, prompt=prompt, dataset=dataset, model=model,
             proposer_model=proposer_model, optimizer=optimizer,
             hyperparameters=hyperparameters, budgets=budgets, options=options,
             description=description,
-        )  # fmt: skip
-        return self._send(calls.start_job("optimize", body))
+        ))  # fmt: skip
 
     def get_optimization(self, job_id: str) -> Optimization:
         """The job, its best iteration so far, and its result once finished (best prompt,
