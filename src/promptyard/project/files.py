@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-from promptyard.core.templates import json_stringify
+from promptyard.core.template_js import json_stringify
 from promptyard.errors import ConfigError
 from promptyard.project.source import Path, Source
 from promptyard.project.yamlio import load_structured, load_yaml

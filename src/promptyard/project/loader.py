@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path as FsPath
 from typing import Any
 
-from promptyard.core.templates import declared_filters, using_filters
+from promptyard.core.template_filters import declared_filters, using_filters
 from promptyard.core.types import EvalOptions, EvalSpec, TestCase
 from promptyard.errors import ConfigError
 from promptyard.project.cases import check_case_files, finish_case, parse_test

@@ -12,7 +12,8 @@ import json
 import os
 from typing import Any
 
-from promptyard.core.templates import check_syntax, json_stringify
+from promptyard.core.template_js import json_stringify
+from promptyard.core.templates import check_syntax
 from promptyard.core.types import PromptTemplate, TestCase
 from promptyard.errors import ConfigError, TemplateError
 from promptyard.project.files import FILE_PREFIX, GLOB_CHARS, LoadContext, python_function

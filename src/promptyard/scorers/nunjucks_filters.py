@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from promptyard.core.templates import TemplateFilters
+from promptyard.core.template_filters import TemplateFilters
 from promptyard.errors import ConfigError, TemplateError
 from promptyard.trust import TrustPolicy
 from promptyard.trust import files as trust_files

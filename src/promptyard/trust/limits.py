@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from itertools import accumulate
 from typing import Any
 
-from promptyard.core.templates import RenderLimits, RenderTrip
+from promptyard.core.template_limits import RenderLimits, RenderTrip
 from promptyard.core.types import Completion, GradingResult, TrialResult
 from promptyard.trust.policy import Limits
 
