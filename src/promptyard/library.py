@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,203 +18,23 @@ from promptyard.engine.budget import Budget
 from promptyard.engine.runner import EvalRunner, TrialSink
 from promptyard.errors import ConfigError
 from promptyard.judge_models import RunJudgeModels, StoreJudgeCache, build_provider
+from promptyard.preflight import _build_variants, _check_spec, _load_filters, _new_grader
+from promptyard.preflight import check_config as check_config  # re-exported
+from promptyard.preflight import check_tests as check_tests
+from promptyard.results import TRIAL_COLUMNS as TRIAL_COLUMNS  # re-exported
+from promptyard.results import EvalResult as EvalResult
+from promptyard.results import summary_html as summary_html
+from promptyard.results import trial_table as trial_table
 from promptyard.settings import Settings, load_settings
 from promptyard.trust import TrustPolicy
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from promptyard.optimize.base import Evaluation
     from promptyard.optimize.loop import Notify, Outcome
     from promptyard.optimize.loop import Settings as OptimizeSettings
     from promptyard.providers.base import Provider
-    from promptyard.scorers import Grader
-    from promptyard.scorers.judge import Judge
     from promptyard.store import Store
     from promptyard.store.lite import LiteStore
-
-
-@dataclass(slots=True)
-class EvalResult:
-    """What `evaluate` returns: the run's id and status, its summary and its trials."""
-
-    run_id: str
-    status: str
-    summary: dict[str, Any]
-    trials: list[TrialResult] = field(default_factory=list)
-    database_url: str = ""
-
-    @property
-    def pass_rate(self) -> float:
-        return float(self.summary.get("pass_rate", 0.0))
-
-    @property
-    def all_passed(self) -> bool:
-        return bool(self.summary.get("total", 0) == self.summary.get("passed", -1))
-
-    def __repr__(self) -> str:  # the dataclass's would print every trial
-        s = self.summary
-        return (
-            f"EvalResult(run_id={self.run_id!r}, status={self.status!r}, "
-            f"passed={s.get('passed', 0)}/{s.get('total', 0)}, failed={s.get('failed', 0)}, "
-            f"errors={s.get('errors', 0)}, trials={len(self.trials)})"
-        )
-
-    def to_dataframe(self) -> pd.DataFrame:
-        """The trials as a pandas DataFrame, one row per trial (pandas is imported here only).
-
-        Columns, in this order: `run_id`, `trial_index` (position in the plan), `case_index`,
-        `case_id`, `description`, `prompt_id`, `prompt_label`, `provider_id`,
-        `provider_label`, `sample`; one `var_<name>` column per test variable (values as given,
-        None where a case lacks it); `output` (text: a string as is, any other output as
-        JSON), `status` ("pass", "fail" or "error"), `success`, `score`, `reason` (the
-        grader's), `error`, `latency_ms`, `cost` (USD, missing when unpriced), `prompt_tokens`,
-        `completion_tokens`, `total_tokens`, `cached`, `created_at`; then one
-        `metric_<name>` column per named metric (an assertion's `metric:`), NaN where a trial
-        has no score for it. The prefixes keep a variable or metric called, say, `score` apart
-        from the built-in column.
-        """
-        try:
-            import pandas as pd
-        except ImportError as exc:
-            raise ImportError("EvalResult.to_dataframe() needs pandas: pip install pandas") from exc
-        if not self.trials and self.summary.get("total", 0):
-            raise ValueError(
-                "this result holds no trials (evaluate(..., keep_trials=False)); "
-                "evaluate with keep_trials=True, or read the run's trials from the store"
-            )
-        columns, rows = trial_table(self.trials)
-        return pd.DataFrame(rows, columns=columns)
-
-    def _repr_html_(self) -> str:
-        """A compact summary table for notebooks (Jupyter calls this; no pandas needed)."""
-        return summary_html(self.run_id, self.status, self.summary)
-
-
-# The fixed columns of `EvalResult.to_dataframe` (var_ and metric_ columns are added per run).
-TRIAL_COLUMNS = [
-    "run_id",
-    "trial_index",
-    "case_index",
-    "case_id",
-    "description",
-    "prompt_id",
-    "prompt_label",
-    "provider_id",
-    "provider_label",
-    "sample",
-    "output",
-    "status",
-    "success",
-    "score",
-    "reason",
-    "error",
-    "latency_ms",
-    "cost",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cached",
-    "created_at",
-]
-_VARS_AT = TRIAL_COLUMNS.index("output")  # the var_ columns go before the output
-
-
-def trial_table(trials: Sequence[TrialResult]) -> tuple[list[str], list[list[Any]]]:
-    """Column names and one row per trial: the table behind `EvalResult.to_dataframe`."""
-    from promptyard.reports.common import output_text, status
-
-    var_names: dict[str, None] = {}  # first-seen order
-    metric_names: dict[str, None] = {}
-    for t in trials:
-        var_names.update(dict.fromkeys(t.vars))
-        if t.grading is not None:
-            metric_names.update(dict.fromkeys(t.grading.named_scores))
-    rows: list[list[Any]] = []
-    for t in trials:
-        named = t.grading.named_scores if t.grading is not None else {}
-        rows.append(
-            [t.run_id, t.index, t.case_index, t.case_id, t.description]
-            + [t.prompt_id, t.prompt_label, t.provider_id, t.provider_label, t.sample]
-            + [t.vars.get(name) for name in var_names]
-            + [output_text(t.output), status(t), t.success, t.score]
-            + [t.grading.reason if t.grading is not None else None, t.error]
-            + [t.latency_ms, t.cost, t.usage.prompt, t.usage.completion, t.usage.total]
-            + [t.cached, t.created_at or None]
-            + [named.get(name, float("nan")) for name in metric_names]
-        )
-    columns = (
-        TRIAL_COLUMNS[:_VARS_AT]
-        + [f"var_{name}" for name in var_names]
-        + TRIAL_COLUMNS[_VARS_AT:]
-        + [f"metric_{name}" for name in metric_names]
-    )
-    return columns, rows
-
-
-_SUMMARY_HEAD = (
-    "prompt",
-    "provider",
-    "pass rate (95% CI)",
-    "passed",
-    "failed",
-    "errors",
-    "mean score",
-    "cost (USD)",
-    "p50 / p95 ms",
-)
-
-
-def summary_html(run_id: str, status: str, summary: Mapping[str, Any]) -> str:
-    """A run's summary as a small HTML table, one row per prompt x provider; all text escaped."""
-    from html import escape
-
-    from promptyard.reports.common import format_ci, one_line
-
-    def num(value: Any, fmt: str) -> str:
-        return format(value, fmt) if isinstance(value, (int, float)) else "–"
-
-    total, passed = summary.get("total", 0), summary.get("passed", 0)
-    rate = 100 * float(summary.get("pass_rate", 0.0))
-    head = (
-        f"Run <code>{escape(run_id)}</code> · {escape(status)} · {passed}/{total} passed "
-        f"({rate:.1f}%), {summary.get('failed', 0)} failed, {summary.get('errors', 0)} errors"
-    )
-    cells = "".join(f"<th>{escape(h)}</th>" for h in _SUMMARY_HEAD)
-    out = [f'<div class="promptyard-result"><p>{head}</p>']
-    pairs: list[dict[str, Any]] = list(summary.get("pairs") or [])
-    if not pairs:
-        out.append("<p>No trials.</p></div>")
-        return "".join(out)
-    out.append(f"<table><thead><tr>{cells}</tr></thead><tbody>")
-    right = ' style="text-align:right"'
-    for p in pairs:
-        prompt, provider = str(p.get("prompt_label", "")), str(p.get("provider_label", ""))
-        ci = format_ci(p.get("pass_rate_ci"))
-        pass_rate = f"{100 * float(p.get('pass_rate', 0.0)):.1f}%" + (f" ({ci})" if ci else "")
-        cost = f"${num(p.get('cost'), '.6f')}"
-        if p.get("cost_unknown") and not p.get("cost"):
-            cost = "unknown"
-        if p.get("judge_cost"):
-            cost += f" + ${num(p.get('judge_cost'), '.6f')} judges"
-        latency = p.get("latency_ms") or {}
-        values = [
-            pass_rate,
-            str(p.get("passed", 0)),
-            str(p.get("failed", 0)),
-            str(p.get("errors", 0)),
-            num(p.get("mean_score"), ".3f"),
-            cost,
-            f"{num(latency.get('p50'), '.0f')} / {num(latency.get('p95'), '.0f')}",
-        ]
-        out.append(
-            f'<tr><td title="{escape(prompt)}">{escape(one_line(prompt, 60))}</td>'
-            f'<td title="{escape(provider)}">{escape(one_line(provider, 40))}</td>'
-            + "".join(f"<td{right}>{escape(v)}</td>" for v in values)
-            + "</tr>"
-        )
-    out.append("</tbody></table></div>")
-    return "".join(out)
 
 
 @dataclass(slots=True)
@@ -455,166 +275,6 @@ def _known_metrics(tests: Sequence[Any]) -> set[str] | None:
             names.add(str(assertion.metric))
         stack.extend(assertion.assertions)
     return names
-
-
-def _new_grader(
-    spec: EvalSpec,
-    settings: Settings,
-    trust: TrustPolicy,
-    judge_models: RunJudgeModels,
-    *,
-    cache_store: Any = None,
-    prestart_js: bool = True,
-) -> Grader:
-    from promptyard.scorers import Grader
-
-    def make_judge() -> Judge:
-        from promptyard.scorers.judge import Judge
-
-        cache = StoreJudgeCache(cache_store) if cache_store is not None else None
-        return Judge(judge_models, cache=cache, base_dir=spec.base_dir)
-
-    return Grader(
-        base_dir=spec.base_dir,
-        trust=trust,
-        js_timeout_ms=settings.js_timeout_ms,
-        js_max_memory_bytes=settings.js_max_memory_mb * 2**20,
-        judge=make_judge,
-        prestart_js=prestart_js,
-        providers=spec.providers,
-    )
-
-
-def _check_spec(spec: EvalSpec, grader: Grader, trust: TrustPolicy) -> None:
-    """What a run checks before its first call, in order: every assertion (which builds each
-    judge and embedding model through the policy), then the task providers' credentials."""
-    from promptyard.providers import check_credentials
-
-    _validate_tests(spec, grader)
-    for provider_spec in spec.providers:
-        check_credentials(provider_spec, trust=trust)
-    filters = _load_filters(spec, trust)  # a bad or refused filter file stops the run here
-    if filters is not None:
-        filters.close()
-
-
-def _load_filters(spec: EvalSpec, trust: TrustPolicy, settings: Settings | None = None) -> Any:
-    """The config's nunjucksFilters (JS in the sandbox, Python where allowed), or None."""
-    if not spec.raw_config.get("nunjucksFilters"):
-        return None
-    from promptyard.scorers.nunjucks_filters import load_nunjucks_filters
-
-    settings = settings or load_settings()
-    return load_nunjucks_filters(spec.raw_config.get("nunjucksFilters"), base_dir=spec.base_dir,
-                                 trust=trust, js_timeout_ms=settings.js_timeout_ms,
-                                 js_max_memory_bytes=settings.js_max_memory_mb * 2**20)  # fmt: skip
-
-
-def check_tests(
-    spec: EvalSpec, *, settings: Settings | None = None, trust: TrustPolicy | None = None
-) -> EvalSpec:
-    """Validate every test's assertions as a run does before its first call (building judge
-    and embedding models through `trust`, calling none), without building the task providers
-    or checking their credentials. Returns the spec."""
-    settings = settings or load_settings()
-    trust = trust or TrustPolicy.local(settings)
-    judge_models = RunJudgeModels(settings, spec.options, spec.base_dir, trust=trust)
-    grader = _new_grader(spec, settings, trust, judge_models, prestart_js=False)
-    try:
-        _validate_tests(spec, grader)
-    finally:
-        grader.close()
-        _close_now([], judge_models)
-    return spec
-
-
-def _validate_tests(spec: EvalSpec, grader: Grader) -> None:
-    """Every test's assertions; in a promptfoo config (spec.errored_tests) a test whose
-    assertion is refused (an unknown type, an unsupported model kind, a missing value) is
-    marked errored, with the reason, and the others run."""
-    for test in spec.tests:
-        if test.error is not None:
-            continue
-        if not spec.errored_tests:
-            grader.validate_test(test)
-            continue
-        try:
-            grader.validate_test(test)
-        except ConfigError as exc:
-            test.error = str(exc)
-
-
-def check_config(
-    config: str | Path | Mapping[str, Any] | EvalSpec,
-    *,
-    base_dir: str | Path | None = None,
-    settings: Settings | None = None,
-    trust: TrustPolicy | None = None,
-    request: EvalRequest | None = None,
-    proposer: Any = None,
-) -> EvalSpec:
-    """Everything `evaluate_async` does before its first call, and no call: load the config,
-    validate every assertion (building each judge and embedding model), check the task
-    providers' credentials and build each one (and the optimizer's `proposer`, when given),
-    all under `trust`; then close what was built. Raises ConfigError naming the field (or
-    ProviderAuthError naming the variable to set). Returns the loaded spec.
-
-    Synchronous: it runs user code only where `trust` allows Python (importing a python:
-    provider's file), so the server calls it from a worker thread."""
-    settings = settings or load_settings()
-    trust = trust or TrustPolicy.local(settings)
-    if isinstance(config, EvalSpec):
-        spec = config
-    else:
-        spec = load_spec(config, base_dir=base_dir, request=request, trust=trust)
-    judge_models = RunJudgeModels(settings, spec.options, spec.base_dir, trust=trust)
-    grader = _new_grader(spec, settings, trust, judge_models, prestart_js=False)
-    providers: list[Provider] = []
-    try:
-        _check_spec(spec, grader, trust)
-        for provider_spec in spec.providers:
-            providers.append(build_provider(provider_spec, base_dir=spec.base_dir, trust=trust))
-        _build_variants(spec, trust, providers)
-        if proposer not in (None, ""):
-            judge_models.check(proposer, "chat", "proposer_model")
-    finally:
-        grader.close()
-        _close_now(providers, judge_models)
-    return spec
-
-
-def _build_variants(
-    spec: EvalSpec, trust: TrustPolicy, built: list[Provider]
-) -> dict[tuple[int, int], Provider]:
-    """The providers per-prompt `config` asks for (core.plan.prompt_configs), built under
-    `trust` like the others; each is appended to `built` too, so the caller closes it."""
-    from promptyard.core.plan import prompt_configs
-
-    variants: dict[tuple[int, int], Provider] = {}
-    for key, provider_spec in prompt_configs(spec).items():
-        provider = build_provider(provider_spec, base_dir=spec.base_dir, trust=trust)
-        built.append(provider)
-        variants[key] = provider
-    return variants
-
-
-def _close_now(providers: Sequence[Provider], judge_models: RunJudgeModels) -> None:
-    """Close providers that never made a call, from synchronous code (a loop of their own,
-    on this thread unless it already runs one)."""
-
-    async def close() -> None:
-        for provider in providers:
-            await provider.aclose()
-        await judge_models.aclose()
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(close())
-        return
-    worker = threading.Thread(target=asyncio.run, args=(close(),), name="promptyard-close")
-    worker.start()
-    worker.join()
 
 
 async def evaluate_async(

@@ -25,6 +25,8 @@ LAYERS = {
     "optimize": 3,
     "jobs": 3,
     "library": 4,
+    "preflight": 4,
+    "results": 4,
     "judge_models": 4,
     "server": 4,
     "cli": 4,

@@ -20,7 +20,7 @@ from promptyard.scorers.values import js_number
 
 if TYPE_CHECKING:
     from promptyard.providers.classification import Classifier
-    from promptyard.scorers.judge import JudgeCache
+    from promptyard.scorers.judge_base import JudgeCache
 
 DEFAULT_THRESHOLD = 1.0
 _EPSILON = sys.float_info.epsilon

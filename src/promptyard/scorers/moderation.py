@@ -17,7 +17,7 @@ from promptyard.errors import ConfigError
 
 if TYPE_CHECKING:
     from promptyard.providers.moderation import ModerationFlag, Moderator
-    from promptyard.scorers.judge import JudgeCache
+    from promptyard.scorers.judge_base import JudgeCache
 
 
 def moderation_ref(assertion: Assertion, options: dict[str, Any]) -> Any:
